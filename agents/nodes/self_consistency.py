@@ -1,0 +1,130 @@
+"""Self-consistency: sample many chains, vote over mathematically equivalent answers.
+
+Answers are extracted from each chain (abstaining on ambiguous ones), grouped
+into equivalence classes by the context's :class:`AnswerChecker`
+(math-verify + sympy), and the largest class wins; ties go to the class seen
+first in sample order. ``confidence`` is the winner's share of the
+non-abstaining votes.
+
+With ``adaptive=True`` the node samples in rounds of ``batch_size`` and stops as
+soon as the leader can no longer be overtaken by the samples left, saving
+compute on easy problems. If the budget cannot pay for all ``n`` samples the
+node draws what it can afford and says so (``budget_limited``); if it cannot
+afford a single one it raises :class:`BudgetExceeded`.
+
+Example::
+
+    import asyncio
+    from lemmaflow.agents import RunContext
+    from lemmaflow.agents.nodes import SelfConsistency
+    from lemmaflow.agents.backends import ScriptedLM
+    from lemmaflow.tools.answers import AnswerChecker
+
+    lm = ScriptedLM(["\\\\boxed{1/2}", "\\\\boxed{0.5}", "\\\\boxed{3}"])
+    with AnswerChecker() as checker:
+        out = asyncio.run(SelfConsistency(n=3)(RunContext(backend=lm, checker=checker), question="?"))
+    assert out.answer == "1/2" and abs(out.confidence - 2 / 3) < 1e-9
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import BaseModel, Field, model_validator
+
+from ...tools.answers import can_be_overtaken, extract_answer, majority_vote
+from ..backends.base import SamplingParams
+from ..budget import BudgetExceeded
+from ..node import Node, NodeConfig
+from .prompts import MATH_COT, MATH_SYSTEM, build_prompt
+
+__all__ = ["SelfConsistency", "VoteSummary"]
+
+
+class VoteSummary(BaseModel):
+    answer: str
+    votes: float
+    samples: list[int]
+
+
+class SelfConsistency(Node):
+    kind = "self_consistency"
+
+    class Config(NodeConfig):
+        n: int = Field(8, ge=1, le=1024)
+        temperature: float = Field(0.7, ge=0)
+        top_p: float = Field(0.95, gt=0, le=1)
+        max_tokens: int = Field(512, ge=1)
+        prompt: str = MATH_COT
+        system: str | None = MATH_SYSTEM
+        chat: bool = True
+        adaptive: bool = False
+        batch_size: int = Field(4, ge=1, description="samples per round when adaptive")
+
+        @model_validator(mode="after")
+        def _check(self):
+            if "{question}" not in self.prompt:
+                raise ValueError("prompt must contain {question}")
+            return self
+
+    class Inputs(BaseModel):
+        question: str
+
+    class Outputs(BaseModel):
+        answer: str | None
+        confidence: float
+        votes: list[VoteSummary]
+        chains: list[str]
+        extracted: list[str | None]
+        samples_used: int
+        stopped_early: bool = False
+        budget_limited: bool = False
+
+    async def run(self, inputs: Inputs, ctx) -> Outputs:
+        c = self.config
+        checker = ctx.require_checker()
+        prompt = build_prompt(c.prompt, inputs.question, c.system, c.chat)
+        chains: list[str] = []
+        extracted: list[str | None] = []
+        result = None
+        budget_limited = stopped_early = False
+        step = c.batch_size if c.adaptive else c.n
+        while len(chains) < c.n:
+            want = min(step, c.n - len(chains))
+            affordable = ctx.ledger.affordable_samples(c.max_tokens)
+            if affordable is not None and affordable < want:
+                budget_limited = True
+                want = affordable
+            if want == 0:
+                if not chains:  # nothing to vote on: let the pipeline report it
+                    raise BudgetExceeded(ctx.node_path, "samples", 0, 0, 1)
+                break
+            params = SamplingParams(n=want, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens)
+            gen = (await ctx.generate([prompt], params))[0]
+            for comp in gen.completions:
+                chains.append(comp.text)
+                extracted.append(extract_answer(comp.text).answer)
+            if c.adaptive and len(chains) < c.n:
+                # Voting calls the checker's worker process: keep the loop free.
+                result = await asyncio.to_thread(majority_vote, extracted, checker)
+                if result.winner is not None and not can_be_overtaken(result, c.n - len(chains)):
+                    stopped_early = True
+                    break
+            result = None
+        if result is None:
+            result = await asyncio.to_thread(majority_vote, extracted, checker)
+        votes = [VoteSummary(answer=k.representative, votes=k.weight, samples=k.members) for k in result.classes]
+        ctx.trace.add(
+            "vote", ctx.node_path, winner=result.winner, confidence=result.confidence,
+            classes=[v.model_dump() for v in votes], abstained=result.n_abstained,
+        )
+        return self.Outputs(
+            answer=result.winner,
+            confidence=result.confidence,
+            votes=votes,
+            chains=chains,
+            extracted=extracted,
+            samples_used=len(chains),
+            stopped_early=stopped_early,
+            budget_limited=budget_limited,
+        )

@@ -1,0 +1,146 @@
+"""Pipelines from YAML/JSON specs, validated with pydantic.
+
+A spec names nodes by registered ``type``; a :class:`NodeRegistry` maps types to
+classes. Registries are plain objects passed explicitly: ``default_registry()``
+returns a fresh one with the built-in nodes, to which you can add your own.
+
+Example spec (``examples/pipelines/sc.yaml``)::
+
+    name: sc
+    inputs: {question: str}
+    nodes:
+      - {name: sc, type: self_consistency, config: {n: 8, temperature: 0.7}}
+    edges:
+      - {from: input.question, to: sc.question}
+    output: sc
+
+Example::
+
+    from lemmaflow.agents.spec import load_pipeline
+    pipe = load_pipeline("examples/pipelines/sc.yaml")
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .graph import Pipeline, PipelineError
+from .node import Node
+
+__all__ = [
+    "EdgeSpec",
+    "NodeRegistry",
+    "NodeSpec",
+    "PipelineSpec",
+    "SpecError",
+    "build_pipeline",
+    "default_registry",
+    "load_pipeline",
+]
+
+_TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str]}
+
+
+class SpecError(ValueError):
+    """A spec file or dict is malformed; the message says where."""
+
+
+class NodeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    type: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class EdgeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: str = Field(alias="from")
+    to: str
+
+
+class PipelineSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "pipeline"
+    inputs: dict[str, Literal["str", "int", "float", "bool", "list[str]"]] = Field(
+        default_factory=lambda: {"question": "str"}
+    )
+    nodes: list[NodeSpec] = Field(min_length=1)
+    edges: list[EdgeSpec] = Field(default_factory=list)
+    output: str | None = None
+
+
+class NodeRegistry:
+    """Maps spec ``type`` names to node classes."""
+
+    def __init__(self, nodes: dict[str, type[Node]] | None = None):
+        self._nodes: dict[str, type[Node]] = dict(nodes or {})
+
+    def register(self, cls: type[Node], kind: str | None = None) -> type[Node]:
+        kind = kind or cls.kind
+        if not kind:
+            raise ValueError(f"{cls.__name__} has no `kind`; pass one to register()")
+        self._nodes[kind] = cls
+        return cls
+
+    def get(self, kind: str) -> type[Node]:
+        try:
+            return self._nodes[kind]
+        except KeyError:
+            raise SpecError(f"unknown node type {kind!r}; known types: {sorted(self._nodes)}") from None
+
+    def kinds(self) -> list[str]:
+        return sorted(self._nodes)
+
+
+def default_registry() -> NodeRegistry:
+    """A new registry holding every built-in node."""
+    from .nodes import BUILTIN_NODES
+
+    return NodeRegistry({cls.kind: cls for cls in BUILTIN_NODES})
+
+
+def build_pipeline(spec: PipelineSpec | dict, registry: NodeRegistry | None = None) -> Pipeline:
+    registry = registry or default_registry()
+    if isinstance(spec, dict):
+        try:
+            spec = PipelineSpec.model_validate(spec)
+        except ValidationError as e:
+            raise SpecError(f"invalid pipeline spec: {e}") from e
+    pipe = Pipeline(inputs={k: _TYPES[v] for k, v in spec.inputs.items()}, name=spec.name)
+    for ns in spec.nodes:
+        cls = registry.get(ns.type)
+        try:
+            node = cls(ns.config)
+        except ValidationError as e:
+            raise SpecError(f"node {ns.name!r} ({ns.type}): invalid config: {e}") from e
+        pipe.add(ns.name, node)
+    for es in spec.edges:
+        pipe.connect(es.from_, es.to)
+    if spec.output:
+        pipe.set_output(spec.output)
+    pipe.validate()
+    return pipe
+
+
+def load_pipeline(path: str | Path, registry: NodeRegistry | None = None) -> Pipeline:
+    """Load a ``.yaml``/``.yml``/``.json`` spec file into a validated pipeline."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SpecError(f"cannot read pipeline spec {path}: {e}") from e
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise SpecError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from e
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a pipeline spec must be a mapping, got {type(data).__name__}")
+    try:
+        return build_pipeline(data, registry)
+    except (SpecError, PipelineError) as e:
+        raise type(e)(f"{path}: {e}") from e
