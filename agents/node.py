@@ -78,7 +78,7 @@ class Node(ABC):
                 parsed = self.Inputs.model_validate({**(dict(inputs) if inputs else {}), **fields})
         except ValidationError as e:
             raise NodeInputError(f"node {name!r} ({type(self).__name__}): bad inputs: {e}") from e
-        ctx.trace.add("node_start", name, kind=self.kind)
+        ctx.trace.add("node_start", name, node_type=self.kind)
         with ctx.ledger.timed(name):
             try:
                 out = await self.run(parsed, ctx)

@@ -60,6 +60,9 @@ class SelfConsistency(Node):
         chat: bool = True
         adaptive: bool = False
         batch_size: int = Field(4, ge=1, description="samples per round when adaptive")
+        # A chain cut off by max_tokens has not reached its answer: its last
+        # number is noise. Keep explicit answers (boxed, "the answer is").
+        abstain_on_truncated: bool = True
 
         @model_validator(mode="after")
         def _check(self):
@@ -79,6 +82,12 @@ class SelfConsistency(Node):
         samples_used: int
         stopped_early: bool = False
         budget_limited: bool = False
+
+    def _answer_of(self, comp) -> str | None:
+        ext = extract_answer(comp.text)
+        if self.config.abstain_on_truncated and comp.finish_reason == "length" and ext.method == "final_number":
+            return None
+        return ext.answer
 
     async def run(self, inputs: Inputs, ctx) -> Outputs:
         c = self.config
@@ -103,7 +112,7 @@ class SelfConsistency(Node):
             gen = (await ctx.generate([prompt], params))[0]
             for comp in gen.completions:
                 chains.append(comp.text)
-                extracted.append(extract_answer(comp.text).answer)
+                extracted.append(self._answer_of(comp))
             if c.adaptive and len(chains) < c.n:
                 # Voting calls the checker's worker process: keep the loop free.
                 result = await asyncio.to_thread(majority_vote, extracted, checker)

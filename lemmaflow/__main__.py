@@ -1,0 +1,5 @@
+import sys
+
+from lemmaflow.cli import main
+
+sys.exit(main())

