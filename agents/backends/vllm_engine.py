@@ -166,15 +166,18 @@ class VLLMBackend:
                 "per-request seeds crash vLLM's CPU build ('CPU Generator does not use offset'); "
                 "seed the engine instead (VLLMConfig.seed / --seed)"
             )
-        sp = self._sp_cls(
-            n=params.n,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            max_tokens=params.max_tokens,
-            stop=list(params.stop) or None,
-            seed=params.seed,
-            include_stop_str_in_output=params.include_stop_str_in_output,
-        )
+        try:
+            sp = self._sp_cls(
+                n=params.n,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                stop=list(params.stop) or None,
+                seed=params.seed,
+                include_stop_str_in_output=params.include_stop_str_in_output,
+            )
+        except Exception as e:  # vLLM's own validation, e.g. n > 1 with greedy sampling
+            raise BackendError(f"vLLM refused the sampling parameters {params.model_dump()}: {e}") from e
         # Only the final output matters; streaming partial outputs would cost a
         # detokenize + Python object per step per request.
         sp.output_kind = self._output_kind_final
@@ -197,7 +200,9 @@ class VLLMBackend:
             outs = await asyncio.gather(*(r.future for r in reqs))
         except BaseException:
             # Cancelled (budget, Ctrl-C) or one prompt failed: free engine slots now.
-            self._inbox.put(("abort", [r.req_id for r in reqs if not r.future.done()]))
+            # (gather has already cancelled our futures, so send every id; the
+            # engine thread aborts those still running.)
+            self._inbox.put(("abort", [r.req_id for r in reqs]))
             raise
         return [self._convert(o) for o in outs]
 

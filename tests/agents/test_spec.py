@@ -1,0 +1,66 @@
+import asyncio
+import json
+
+import pytest
+
+from lemmaflow.agents import RunContext, SpecError, load_pipeline
+from lemmaflow.agents.backends import ScriptedLM
+
+GOOD = """
+name: sc
+inputs: {question: str}
+nodes:
+  - {name: sc, type: self_consistency, config: {n: 3, temperature: 0.5}}
+edges:
+  - {from: input.question, to: sc.question}
+output: sc
+"""
+
+
+def test_yaml_and_json_specs_load(tmp_path, checker):
+    y = tmp_path / "p.yaml"
+    y.write_text(GOOD)
+    pipe = load_pipeline(y)
+    assert pipe.graph.nodes["sc"]["node"].config.n == 3
+    j = tmp_path / "p.json"
+    j.write_text(json.dumps(pipe.to_spec()))
+    pipe2 = load_pipeline(j)
+    assert pipe2.to_spec() == pipe.to_spec()
+    ctx = RunContext(backend=ScriptedLM(["\\boxed{5}"]), checker=checker)
+    assert asyncio.run(pipe2.run({"question": "?"}, ctx)).outputs["answer"] == "5"
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("nodes: [", "not valid YAML"),
+        ("- a\n- b\n", "must be a mapping"),
+        (GOOD.replace("self_consistency", "self_consistensy"), "unknown node type 'self_consistensy'"),
+        (GOOD.replace("n: 3", "n: -3"), r"node 'sc' \(self_consistency\): invalid config"),
+        (GOOD.replace("temperature: 0.5", "temprature: 0.5"), "temprature"),
+        (GOOD.replace("output: sc", "outputs: sc"), "invalid pipeline spec"),
+        (GOOD.replace("input.question", "input.q"), "has no output field 'q'"),
+    ],
+)
+def test_bad_specs_give_clear_errors(tmp_path, text, match):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises((SpecError, ValueError), match=match) as info:
+        load_pipeline(f)
+    assert str(f) in str(info.value)  # the message says which file
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="cannot read"):
+        load_pipeline(tmp_path / "nope.yaml")
+
+
+def test_shipped_pipelines_load():
+    from lemmaflow.cli import BUILTIN_PIPELINES, resolve_pipeline
+
+    for name in BUILTIN_PIPELINES:
+        pipe = resolve_pipeline(name, {"n": 5, "max_tokens": 64})
+        node = next(iter(pipe.graph.nodes.values()))["node"]
+        assert node.config.max_tokens == 64
+        if hasattr(node.config, "n"):
+            assert node.config.n == 5
