@@ -1,0 +1,119 @@
+"""Which host paths a sandbox sees: the read-only view shared by all backends.
+
+The view is *allow-listed*: ``/usr`` (plus the merged-usr symlinks), a handful of
+``/etc`` files, and the directories the target interpreter actually imports
+from (its prefixes and ``sys.path``, asked from a clean ``python -I``).  The
+toolkit's own tree is *hidden*: never bound, and covered by an empty tmpfs
+where it sits below something that is bound (a non-editable install inside
+site-packages).  Everything else (``/root``, ``/home``, ``/var``, the host
+``/tmp``) is absent.
+
+Example::
+
+    >>> view = compute_view()                          # doctest: +SKIP
+    >>> "/usr" in view.binds and view.hidden           # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["FsView", "compute_view", "toolkit_paths"]
+
+# /etc entries an interpreter may read: loader cache (ctypes.util.find_library,
+# which pyseccomp uses), time zone, name-service config, mime types.
+_ETC = (
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+    "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/mime.types",
+    "/etc/os-release", "/etc/alternatives",
+)
+_TOP_LEVEL = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+@dataclass
+class FsView:
+    binds: list[str] = field(default_factory=list)  # absolute, read-only, same path inside
+    symlinks: dict[str, str] = field(default_factory=dict)  # path -> link target
+    hidden: list[str] = field(default_factory=list)  # covered by an empty tmpfs
+    python: str = ""  # interpreter to start inside (same path as on the host)
+
+    def as_dict(self) -> dict:
+        return {"binds": self.binds, "symlinks": self.symlinks, "hidden": self.hidden}
+
+
+def toolkit_paths() -> list[str]:
+    """Directories holding lemmaflow's own code, which no job may read."""
+    import lemmaflow
+    import lemmaflow.sandboxes
+
+    dirs = {Path(lemmaflow.__file__).resolve().parent, Path(__file__).resolve().parent}
+    parent = Path(os.path.commonpath([str(d) for d in dirs]))
+    if parent.name not in ("site-packages", "dist-packages") and parent not in dirs:
+        # Editable install / checkout: the packages are siblings in the repo,
+        # so hide the repo root (tests, docs and configs included).
+        dirs = {parent}
+    return sorted(str(d) for d in dirs)
+
+
+@functools.lru_cache(maxsize=8)
+def _interpreter_paths(python: str) -> tuple[dict, ...]:
+    probe = (
+        "import sys, json; print(json.dumps({'path': sys.path, 'prefixes': [sys.prefix, "
+        "sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix], 'executable': sys.executable}))"
+    )
+    out = subprocess.run([python, "-I", "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    return (json.loads(out.stdout),)
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def compute_view(python: str | None = None) -> FsView:
+    python = python or sys.executable
+    info = _interpreter_paths(python)[0]
+    hidden = toolkit_paths()
+    view = FsView(python=python)
+    for top in _TOP_LEVEL:
+        if os.path.islink(top):
+            view.symlinks[top] = os.readlink(top)
+        elif os.path.isdir(top):
+            view.binds.append(top)
+    view.binds.append("/usr")
+    candidates = [p for p in _ETC if os.path.exists(p)]
+    candidates += info["prefixes"] + [p for p in info["path"] if p]
+    for raw in candidates:
+        real = os.path.realpath(raw)
+        if not os.path.exists(real):
+            continue
+        if _under(real, view.binds) or any(_under(real, [os.path.realpath(s)]) for s in view.symlinks):
+            continue
+        if _under(real, hidden):
+            continue  # e.g. a checkout on sys.path: never expose it
+        # A parent of something already bound replaces it.
+        view.binds = [b for b in view.binds if not _under(b, [real])]
+        view.binds.append(real)
+    view.binds.sort(key=lambda p: (p.count("/"), p))
+    view.hidden = [h for h in hidden if _under(h, view.binds)]
+    return view
+
+
+def needs_staging(path: str) -> bool:
+    """True when an unprivileged uid cannot reach ``path`` (an ancestor lacks o+x)."""
+    p = Path(path)
+    for anc in [*reversed(p.parents), p]:
+        try:
+            mode = os.stat(anc).st_mode
+        except OSError:
+            return True
+        if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+            return True
+    return False

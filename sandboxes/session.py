@@ -1,0 +1,87 @@
+"""Session mode: one persistent interpreter per problem (ToRA-style rounds).
+
+A :class:`Session` pins itself to one server of the pool; the server keeps a
+forked, confined interpreter for it whose globals survive between
+:meth:`Session.run` calls.  Same limits as one-shot jobs (the address-space
+cap is fixed by the first cell; CPU is a per-cell budget inside
+``Limits.session_cpu_s``).  When a cell times out, blows the output cap or
+crashes, the interpreter is killed with its process group and the next cell
+gets a fresh one: that result, and any result whose interpreter had to be
+recreated (server restarted, session evicted), has ``session_reset=True``.
+
+Example::
+
+    >>> from lemmaflow.sandboxes import make_executor
+    >>> with make_executor("forkserver", pool_size=1) as ex:       # doctest: +SKIP
+    ...     with ex.session() as s:
+    ...         s.run("import sympy as sp; x = sp.Symbol('x')")
+    ...         s.run("sp.solve(x**2 - 4, x)").value
+    '[-2, 2]'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import TYPE_CHECKING
+
+from .base import ExecResult, Job
+
+if TYPE_CHECKING:
+    from .pool import PooledExecutor
+
+__all__ = ["Session"]
+
+
+class Session:
+    """Persistent interpreter bound to one executor; cells run in order."""
+
+    def __init__(self, executor: PooledExecutor, owns_executor: bool = False) -> None:
+        self.executor = executor
+        self.id = uuid.uuid4().hex
+        self.cells = 0
+        self._owns = owns_executor
+        self._slot: int | None = None
+        self._generation: int | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def run(self, job: Job | str) -> ExecResult:
+        """Run one cell; variables from earlier cells are visible unless reset."""
+        if self._closed:
+            raise RuntimeError("session is closed")
+        job = Job(code=job) if isinstance(job, str) else job
+        with self._lock:
+            wire = job.wire(self.executor.limits, session=self.id)
+            reply, slot, gen = self.executor._session_request(wire, self._slot)
+            # Same slot but a new server generation: the old interpreter died
+            # with the previous server, whatever the new one says.
+            lost = self._slot is not None and gen != self._generation
+            self._slot, self._generation = slot, gen
+            self.cells += 1
+        res = ExecResult.from_wire(reply, self.executor.kind)
+        if lost:
+            res.session_reset = True
+        return res
+
+    async def arun(self, job: Job | str) -> ExecResult:
+        """``run`` without blocking the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.run, job)
+
+    def close(self) -> None:
+        """Kill the interpreter (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            if self._slot is not None and self._generation is not None:
+                self.executor._session_close(self.id, self._slot, self._generation)
+        if self._owns:
+            self.executor.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
