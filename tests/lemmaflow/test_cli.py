@@ -1,0 +1,99 @@
+"""The CLI end to end on the real embedded model (a few problems, short outputs)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "problems" / "easy_arithmetic.jsonl"
+
+
+def lemmaflow(*args, timeout=600, **kw):
+    return subprocess.run([sys.executable, "-m", "lemmaflow", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, **kw)
+
+
+def test_help_explains_every_subcommand():
+    top = lemmaflow("--help")
+    assert top.returncode == 0
+    for sub in ("solve", "setup-model", "pipelines"):
+        assert sub in top.stdout
+    solve = lemmaflow("solve", "--help")
+    for flag in ("--input", "--pipeline", "--n", "--backend", "--out", "--max-samples", "--trace"):
+        assert flag in solve.stdout
+    assert "resum" in solve.stdout.lower()
+
+
+def test_bad_pipeline_is_a_clear_error(tmp_path):
+    r = lemmaflow("solve", "--input", str(EXAMPLES), "--out", str(tmp_path / "o.jsonl"), "--pipeline", "nope")
+    assert r.returncode == 2 and "no built-in pipeline 'nope'" in r.stderr
+
+
+def test_no_valid_problems(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n{\"nothing\": 1}\n")
+    r = lemmaflow("solve", "--input", str(bad), "--out", str(tmp_path / "o.jsonl"))
+    assert r.returncode == 2
+    assert "bad.jsonl:1" in r.stderr and "bad.jsonl:2" in r.stderr and "no valid problems" in r.stderr
+
+
+@pytest.mark.embedded
+def test_solve_end_to_end_with_bad_lines_and_resume(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    rows = EXAMPLES.read_text().splitlines()[:3]
+    inp.write_text("\n".join([rows[0], "{broken json", rows[1], '{"id": "x"}', rows[2]]) + "\n")
+    out, trace = tmp_path / "out.jsonl", tmp_path / "trace.jsonl"
+    args = ["solve", "--input", str(inp), "--out", str(out), "--pipeline", "sc", "--n", "2",
+            "--max-tokens", "24", "--trace", str(trace), "--no-progress"]
+    r = lemmaflow(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "in.jsonl:2" in r.stderr and "in.jsonl:4" in r.stderr  # bad lines reported by number
+    results = [json.loads(x) for x in out.read_text().splitlines()]
+    assert sorted(x["id"] for x in results) == ["ex-add", "ex-apples", "ex-mul"]
+    for x in results:
+        assert x["status"] == "ok" and x["model"].startswith("SmolLM2")
+        assert len(x["outputs"]["chains"]) == 2
+        assert 0 < x["usage"]["total"]["completion_tokens"] <= 2 * 24
+        assert isinstance(x["correct"], bool)
+    assert "lemmaflow results" in r.stdout and "accuracy" in r.stdout
+    events = [json.loads(x) for x in trace.read_text().splitlines()]
+    assert {e["kind"] for e in events} >= {"node_start", "llm_call", "vote", "node_end"}
+    # Same command again: everything is already done, nothing is generated.
+    r2 = lemmaflow(*args)
+    assert r2.returncode == 0
+    assert "3 already done" in r2.stdout.replace("\n", " ")
+    assert len(out.read_text().splitlines()) == 3
+
+
+@pytest.mark.embedded
+def test_kill_9_loses_at_most_in_flight_problems(tmp_path):
+    out = tmp_path / "out.jsonl"
+    # Concurrency 1 makes problems finish one by one, so a kill lands between results.
+    args = [sys.executable, "-m", "lemmaflow", "solve", "--input", str(EXAMPLES), "--out", str(out),
+            "--pipeline", "sc", "--n", "2", "--max-tokens", "48", "--concurrency", "1", "--no-progress"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if out.exists() and len(out.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    before = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
+    assert 2 <= len(before) < 8
+    r = lemmaflow(*args[3:], "--concurrency", "4")
+    assert r.returncode == 0, r.stderr[-2000:]
+    after = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
+    ids = [x["id"] for x in after]
+    assert sorted(set(ids)) == sorted(json.loads(x)["id"] for x in EXAMPLES.read_text().splitlines())
+    assert len(ids) == 8  # finished problems were not solved twice
+    assert f"{len(before)} already done" in r.stdout.replace("\n", " ")

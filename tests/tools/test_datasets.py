@@ -1,0 +1,133 @@
+"""Tests for lemmaflow.tools.datasets on the real shared data and on hand-made JSONL files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lemmaflow.tools.answers import AnswerChecker, extract_answer
+from lemmaflow.tools.datasets import (
+    Problem,
+    data_root,
+    grade,
+    gsm8k_gold,
+    load_gsm8k,
+    load_math500,
+    load_problems_jsonl,
+)
+
+
+def test_load_gsm8k(gsm8k: list[Problem]) -> None:
+    assert len(gsm8k) == 1319
+    first = gsm8k[0]
+    assert (first.id, first.gold, first.source) == ("gsm8k-0", "18", "gsm8k")
+    assert first.question.startswith("Janet")
+    assert first.meta["solution"].endswith("#### 18")
+    assert [p.id for p in gsm8k] == [f"gsm8k-{i}" for i in range(1319)]
+    assert all(p.gold and "," not in p.gold and int(p.gold) == int(p.gold) for p in gsm8k)
+
+
+def test_gsm8k_test_200_is_a_prefix(gsm8k: list[Problem]) -> None:
+    small = load_gsm8k("test_200")
+    assert len(small) == 200
+    assert [(p.id, p.question, p.gold) for p in small] == [(p.id, p.question, p.gold) for p in gsm8k[:200]]
+    assert load_gsm8k(limit=3) == gsm8k[:3]
+
+
+def test_load_math500(math500: list[Problem]) -> None:
+    assert len(math500) == 500
+    first = math500[0]
+    assert first.id == "math500-0" and first.source == "math500"
+    assert first.gold == r"\left( 3, \frac{\pi}{2} \right)"
+    assert first.meta["subject"] == "Precalculus" and first.meta["level"] == 2
+    assert len({p.id for p in math500}) == 500
+    assert {p.meta["level"] for p in math500} == {1, 2, 3, 4, 5}
+
+
+def test_gsm8k_gold() -> None:
+    assert gsm8k_gold("work\n#### 1,234") == "1234"
+    assert gsm8k_gold("a #### 1 \n#### -5 ") == "-5"
+    with pytest.raises(ValueError):
+        gsm8k_gold("no marker")
+
+
+def test_data_root_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert data_root() == data_root(Path(__file__).resolve().parents[3] / "shared" / "data")
+    (tmp_path / "gsm8k").mkdir()
+    (tmp_path / "gsm8k" / "test.jsonl").write_text(
+        json.dumps({"question": "1+1?", "answer": "1+1=2\n#### 2"}) + "\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("LEMMAFLOW_DATA", str(tmp_path))
+    assert data_root() == tmp_path
+    assert [p.gold for p in load_gsm8k()] == ["2"]
+    missing = tmp_path / "nope"
+    with pytest.raises(FileNotFoundError, match="nope"):
+        load_gsm8k(data_dir=missing)
+    monkeypatch.setenv("LEMMAFLOW_DATA", str(missing))
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        load_math500()
+    with pytest.raises(FileNotFoundError, match="math500"):
+        load_math500(data_dir=tmp_path)  # folder exists, file does not
+
+
+def test_load_problems_jsonl_mixed_and_bad_lines(tmp_path: Path) -> None:
+    rows = [
+        json.dumps({"question": "GSM?", "answer": "2+2=4\n#### 4"}),  # 1 gsm8k style
+        json.dumps({"problem": "MATH?", "answer": r"\frac{1}{2}", "level": 3, "subject": "Algebra"}),  # 2
+        json.dumps({"id": "custom-7", "question": "Plain?", "answer": 12}),  # 3 numeric gold
+        "{not json",  # 4
+        json.dumps({"answer": "5"}),  # 5 missing question
+        "",  # 6 blank: ignored
+        json.dumps(["a", "list"]),  # 7 not an object
+        json.dumps({"question": "No gold"}),  # 8 gold unknown
+        json.dumps({"problem": "Boxed only", "solution": r"so \boxed{\sqrt{2}}."}),  # 9
+        json.dumps({"question": "   ", "answer": "1"}),  # 10 empty question
+        json.dumps({"question": "No gold"}),  # 11 duplicate of 8
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    problems, errors = load_problems_jsonl(path)
+
+    assert [line for line, _ in errors] == [4, 5, 7, 10]
+    assert "invalid JSON" in errors[0][1] and "question" in errors[1][1]
+    assert [p.gold for p in problems] == ["4", r"\frac{1}{2}", "12", None, r"\sqrt{2}", None]
+    assert [p.source for p in problems] == ["gsm8k", "math500", "jsonl", "jsonl", "math500", "jsonl"]
+    ids = [p.id for p in problems]
+    assert ids[:3] == ["gsm8k-0", "math500-1", "custom-7"]
+    assert ids[3].startswith("jsonl-") and ids[5] == ids[3] + "~2"  # content hash, made unique
+    assert ids[4] == "math500-8"  # line index: ids do not shift after bad lines
+    assert problems[1].meta == {"level": 3, "subject": "Algebra"}
+    # Loading again gives the same ids (stable), and an explicit source renames the prefix.
+    assert [p.id for p in load_problems_jsonl(path).problems] == ids
+    assert load_problems_jsonl(path, source="mine").problems[0].id == "mine-0"
+
+
+def test_load_problems_jsonl_on_real_files(gsm8k: list[Problem], math500: list[Problem]) -> None:
+    root = data_root()
+    loaded = load_problems_jsonl(root / "gsm8k" / "test.jsonl")
+    assert loaded.errors == [] and loaded.problems == gsm8k
+    loaded = load_problems_jsonl(root / "math500" / "test.jsonl")
+    assert loaded.errors == [] and loaded.problems == math500
+
+
+def test_grade(checker: AnswerChecker) -> None:
+    assert grade("18.0", "18", checker)
+    assert grade(r"\dfrac{1}{2}", "0.5", checker)
+    assert not grade("17", "18", checker)
+    assert not grade(None, "18", checker)
+    assert not grade("", "18", checker)
+    assert grade(r"\sqrt{8}", r"2\sqrt{2}", checker)
+
+
+def test_grade_reference_solutions(checker: AnswerChecker, gsm8k: list[Problem], math500: list[Problem]) -> None:
+    """Extract-then-grade every reference solution: all must be graded correct."""
+    for p in [*gsm8k, *math500]:
+        assert grade(extract_answer(p.meta["solution"]).answer, p.gold, checker), p.id
+
+
+def test_grade_shifted_answers_are_wrong(checker: AnswerChecker, gsm8k: list[Problem]) -> None:
+    for p, other in zip(gsm8k[:200], gsm8k[1:201]):
+        if int(p.gold) != int(other.gold):
+            assert not grade(other.gold, p.gold, checker), p.id
