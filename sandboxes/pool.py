@@ -99,14 +99,21 @@ class ServerHandle:
         log: IO[bytes] | None = None,
         name: str = "",
         cleanup: Callable[[], None] | None = None,
+        log_reader: Callable[[], str] | None = None,
     ) -> None:
         self.rfd, self.wfd, self._kill, self.log, self.name = rfd, wfd, kill, log, name
         self._cleanup = cleanup
+        self._log_reader = log_reader
         self.info: dict = {}
         self.dead = False
         self._ids = itertools.count(1)
 
     def log_tail(self, n: int = 4000) -> str:
+        if self._log_reader is not None:
+            try:
+                return self._log_reader()[-n:]
+            except Exception:
+                return ""
         if self.log is None:
             return ""
         try:

@@ -1,0 +1,252 @@
+"""bubblewrap backend: the fork-server itself runs inside a bwrap sandbox.
+
+Each pool server is one ``bwrap`` sandbox (Debian ``bubblewrap``): new user,
+pid, network, ipc, uts and cgroup namespaces, all capabilities dropped, no
+further user namespaces, a read-only root built only from ``/usr`` and the
+interpreter's directories, private read-only ``/tmp``, a size-capped ``/work``
+tmpfs.  Inside, the same fork-server as the native backend forks confined job
+processes (rlimits, seccomp, setsid), so latency stays in milliseconds.
+
+Jobs share the sandbox's uid with their server (a user namespace maps one
+uid), so what keeps a job off its server and its siblings is seccomp (signals
+only to itself, no ptrace or process_vm_*) and the server being non-dumpable
+(no /proc/<pid>/mem).  When the host runs as root, bwrap runs as a reserved
+unprivileged uid (``_uids``) rather than as root: a user namespace would
+otherwise map the sandbox to host uid 0, the owner of every root-only file.
+Interpreter directories that uid cannot reach (a Python under ``/root``) are
+bind-mounted first, by root, into a private staging tmpfs.
+
+``mode="per_job"`` starts a fresh bwrap (and interpreter) for every job
+instead: slow, but nothing at all is shared between jobs.
+
+Example::
+
+    >>> from lemmaflow.sandboxes import BwrapExecutor
+    >>> with BwrapExecutor(pool_size=1) as ex:                      # doctest: +SKIP
+    ...     ex.run("import socket; socket.create_connection(('1.1.1.1', 53))").error
+    'PermissionError: [Errno 1] Operation not permitted'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Literal
+
+from pydantic import Field
+
+from ._fsview import compute_view, needs_staging
+from ._uids import UidBlock
+from .base import ExecResult, Job, SandboxConfig, SandboxUnavailable
+from .forkserver import sandbox_env
+from .pool import BOOTSTRAP, PooledExecutor, ServerHandle, popen_kill
+
+__all__ = ["BwrapConfig", "BwrapExecutor", "bwrap_command"]
+
+# Runs as root between the host and bwrap: stage root-only directories where
+# the unprivileged sandbox uid can bind them, then become that uid and exec.
+_LAUNCHER_MAIN = r"""
+import json, os, sys
+a = json.loads(sys.argv[1])
+unshare(CLONE_NEWNS)
+mount(None, "/", None, MS_REC | MS_PRIVATE)
+mount("tmpfs", a["stage"], "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
+for i, src in enumerate(a["staged"]):
+    bind_ro(src, "%s/%d" % (a["stage"], i))
+os.setgroups([])
+os.setresgid(a["uid"], a["uid"], a["uid"])
+os.setresuid(a["uid"], a["uid"], a["uid"])
+os.execv(a["argv"][0], a["argv"])
+"""
+
+
+class BwrapConfig(SandboxConfig):
+    bwrap: str = Field("bwrap", description="bwrap executable")
+    mode: Literal["warm", "per_job"] = Field("warm", description="warm fork-servers, or a fresh bwrap per job")
+
+
+def _bwrap_version(path: str) -> tuple[int, ...]:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+        return tuple(int(x) for x in out.split()[-1].split("."))
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return (0,)
+
+
+def bwrap_command(
+    bwrap: str, python: str, uid: int, work_mb: int, info_fd: int, sources: dict[str, str],
+    view_symlinks: dict[str, str], hidden: list[str], disable_userns: bool,
+) -> list[str]:
+    """The bwrap argv; ``sources`` maps each in-sandbox path to its host source."""
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--new-session", "--cap-drop", "ALL"]
+    if disable_userns:
+        argv.append("--disable-userns")
+    argv += ["--uid", str(uid), "--gid", str(uid), "--hostname", "sandbox",
+             "--proc", "/proc", "--dev", "/dev",
+             "--size", str(1 << 20), "--tmpfs", "/tmp",
+             "--size", str(work_mb << 20), "--tmpfs", "/work"]
+    for path, target in sorted(view_symlinks.items()):
+        argv += ["--symlink", target, path]
+    for dst in sorted(sources, key=lambda p: (p.count("/"), p)):
+        argv += ["--ro-bind", sources[dst], dst]
+    for h in hidden:
+        argv += ["--tmpfs", h, "--remount-ro", h]
+    argv += ["--remount-ro", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
+    for k, v in sandbox_env().items():
+        argv += ["--setenv", k, v]
+    argv += ["--chdir", "/work", "--info-fd", str(info_fd),
+             "--", python, "-I", "-B", "-c", BOOTSTRAP, "0,1"]
+    return argv
+
+
+def _read_info(fd: int, timeout: float) -> dict:
+    buf, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+        try:
+            return json.loads(buf)
+        except ValueError:
+            continue
+    return {}
+
+
+class BwrapExecutor(PooledExecutor):
+    """Fork-server pool, each server inside its own bubblewrap sandbox."""
+
+    kind = "bwrap"
+    config_cls = BwrapConfig
+    config: BwrapConfig
+
+    def _check_available(self) -> None:
+        path = shutil.which(self.config.bwrap)
+        if path is None:
+            raise SandboxUnavailable("bwrap not installed: apt-get install bubblewrap")
+        if _bwrap_version(path) < (0, 4):
+            raise SandboxUnavailable(f"{path} is too old (need bubblewrap >= 0.4)")
+
+    def _launch(self, index: int, oneshot: bool = False) -> ServerHandle:
+        cfg = self.config
+        python = cfg.python or sys.executable
+        bwrap = shutil.which(cfg.bwrap) or cfg.bwrap
+        root = os.geteuid() == 0
+        block = UidBlock.acquire(cfg.uid_base) if root else None
+        uid = block.first if block else os.getuid()
+        release = block.release if block else (lambda: None)
+        try:
+            view = compute_view(python)
+            stage = "/mnt" if os.path.isdir("/mnt") else tempfile.mkdtemp(prefix="lemmaflow-stage-")
+            staged: list[str] = []
+            sources: dict[str, str] = {}
+            for path in view.binds:
+                if root and needs_staging(path):
+                    sources[path] = f"{stage}/{len(staged)}"
+                    staged.append(path)
+                else:
+                    sources[path] = path
+            info_r, info_w = os.pipe()
+            argv = bwrap_command(bwrap, python, uid, self.limits.work_dir_mb, info_w, sources,
+                                 view.symlinks, view.hidden, _bwrap_version(bwrap) >= (0, 8))
+            if root:
+                from .pool import runtime_sources
+
+                nsroot = dict(runtime_sources())["_nsroot"]
+                launcher = nsroot + "\n" + _LAUNCHER_MAIN
+                spec = {"stage": stage, "staged": staged, "uid": uid, "argv": argv}
+                argv = [python, "-I", "-B", "-c", launcher, json.dumps(spec)]
+            log = tempfile.TemporaryFile(prefix="lemmaflow-bwrap-")
+            host_r, srv_w = os.pipe()
+            srv_r, host_w = os.pipe()
+            try:
+                proc = subprocess.Popen(argv, stdin=srv_r, stdout=srv_w, stderr=log, pass_fds=(info_w,),
+                                        env=sandbox_env(), start_new_session=True, cwd="/")
+            finally:
+                for fd in (srv_r, srv_w, info_w):
+                    os.close(fd)
+        except BaseException:
+            release()
+            raise
+        info = _read_info(info_r, cfg.start_timeout_s)
+        os.close(info_r)
+        pidfd = None
+        if info.get("child-pid"):
+            try:
+                pidfd = os.pidfd_open(info["child-pid"])
+            except OSError:
+                pidfd = None
+
+        def kill_sandbox() -> None:
+            # SIGKILL to the sandbox's pid 1 takes the whole pid namespace down.
+            if pidfd is not None:
+                try:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                except OSError:
+                    pass
+                os.close(pidfd)
+
+        def cleanup() -> None:
+            release()
+
+        handle = ServerHandle(host_r, host_w, kill=popen_kill(proc, kill_sandbox), log=log, name="bwrap",
+                              cleanup=cleanup)
+        server_cfg = self.server_config(oneshot=oneshot)
+        try:
+            handle.hello(server_cfg, cfg.start_timeout_s)
+        except SandboxUnavailable as exc:
+            raise SandboxUnavailable(_explain(str(exc))) from None
+        handle.info["host_pid"] = info.get("child-pid", 0)
+        return handle
+
+    # per_job mode: nothing warm, a fresh sandbox for every job
+    def start(self) -> None:
+        if self.config.mode == "per_job":
+            self._check_available()
+            return
+        super().start()
+
+    def run(self, job: Job | str) -> ExecResult:
+        if self.config.mode != "per_job":
+            return super().run(job)
+        job = self._coerce(job)
+        wire = job.wire(self.limits)
+        handle = self._launch(0, oneshot=True)
+        try:
+            reply = handle.request({"op": "run", "job": wire}, wire["timeout_s"] + self.config.reply_grace_s)
+        finally:
+            handle.kill()
+        return ExecResult.from_wire(reply, self.kind)
+
+    async def arun(self, job: Job | str) -> ExecResult:
+        if self.config.mode != "per_job":
+            return await super().arun(job)
+        import asyncio
+
+        return await asyncio.to_thread(self.run, job)
+
+    def session(self):  # type: ignore[override]
+        if self.config.mode != "per_job":
+            return super().session()
+        from .session import Session
+
+        warm = BwrapExecutor(self.config.model_copy(update={"mode": "warm", "pool_size": 1}))
+        return Session(warm, owns_executor=True)
+
+
+def _explain(msg: str) -> str:
+    low = msg.lower()
+    if "no permissions to creat" in low or ("operation not permitted" in low and "namespace" in low):
+        return (msg + "\nbwrap could not create namespaces: enable unprivileged user namespaces "
+                "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0).")
+    return msg
+
