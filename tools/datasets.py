@@ -1,0 +1,202 @@
+r"""Benchmark problems (GSM8K, MATH-500, generic JSONL) and grading against gold.
+
+Data lives outside the repo in ``../shared/data`` relative to the project root
+(see that folder's README). :func:`data_root` takes the first of: the
+``data_dir`` argument, the ``LEMMAFLOW_DATA`` environment variable,
+``<project root>/../shared/data``; if that folder is missing it raises
+``FileNotFoundError`` naming the path and where it came from.
+
+Example::
+
+    >>> from lemmaflow.tools.datasets import load_gsm8k, grade
+    >>> from lemmaflow.tools.answers import AnswerChecker
+    >>> problems = load_gsm8k(limit=2)
+    >>> problems[0].id, problems[0].gold
+    ('gsm8k-0', '18')
+    >>> with AnswerChecker() as checker:
+    ...     grade("18.0", problems[0].gold, checker)
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, Field
+
+from .answers.equivalence import AnswerChecker
+from .answers.extract import find_boxed
+
+__all__ = [
+    "Problem",
+    "JsonlLoad",
+    "data_root",
+    "load_gsm8k",
+    "load_math500",
+    "load_problems_jsonl",
+    "gsm8k_gold",
+    "grade",
+]
+
+# tools/datasets.py -> tools -> project root
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Problem(BaseModel):
+    """One benchmark item. ``gold`` is the reference final answer (``None`` if unknown)."""
+
+    id: str
+    question: str
+    gold: str | None
+    source: str
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class JsonlLoad(NamedTuple):
+    """What :func:`load_problems_jsonl` returns: good rows and ``(line_no, error)`` for bad ones."""
+
+    problems: list[Problem]
+    errors: list[tuple[int, str]]
+
+
+def data_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Resolve the shared data folder (see the module docstring)."""
+    # The first source given wins; an explicit but wrong path is an error, not a
+    # reason to silently fall back to another copy of the data.
+    if data_dir is not None:
+        path, origin = Path(data_dir), "data_dir argument"
+    elif os.environ.get("LEMMAFLOW_DATA"):
+        path, origin = Path(os.environ["LEMMAFLOW_DATA"]), "LEMMAFLOW_DATA"
+    else:
+        path, origin = _PROJECT_ROOT.parent / "shared" / "data", "default <project root>/../shared/data"
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"benchmark data folder not found: {path} (from {origin}); pass data_dir=... or set LEMMAFLOW_DATA"
+        )
+    return path
+
+
+def gsm8k_gold(answer: str) -> str:
+    """The final number of a GSM8K worked solution: text after the last ``####``, commas removed."""
+    if "####" not in answer:
+        raise ValueError("GSM8K answer has no '####' line")
+    return answer.rsplit("####", 1)[1].strip().replace(",", "")
+
+
+def _content_id(prefix: str, question: str, gold: str | None) -> str:
+    digest = hashlib.sha1(f"{question}\x00{gold}".encode("utf-8")).hexdigest()[:12]
+    return f"{prefix}-{digest}"
+
+
+def _parse_row(row: Any, index: int, source: str | None) -> Problem:
+    """Turn one decoded JSON row into a Problem; raises ``ValueError`` with a reason."""
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    meta: dict[str, Any] = {}
+    if "problem" in row and "question" not in row:  # MATH style
+        question, style = row["problem"], "math500"
+        gold = row.get("answer")
+        if gold is None and isinstance(row.get("solution"), str):
+            boxes = find_boxed(row["solution"])  # older MATH dumps keep the answer only here
+            gold = boxes[-1] if boxes else None
+        meta = {k: row[k] for k in ("solution", "subject", "level", "unique_id") if k in row}
+    elif "question" in row:
+        question = row["question"]
+        answer = row.get("answer")
+        if isinstance(answer, str) and "####" in answer:  # GSM8K style
+            style, gold = "gsm8k", gsm8k_gold(answer)
+            meta = {"solution": answer}
+        else:
+            style, gold = "jsonl", answer
+    else:
+        raise ValueError("missing 'question' (or 'problem') field")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("empty or non-string question")
+    if gold is not None and not isinstance(gold, str):
+        if isinstance(gold, (bool, dict, list)):
+            raise ValueError(f"unsupported answer type {type(gold).__name__}")
+        gold = str(gold)  # numeric gold in hand-written files
+    src = source or style
+    if row.get("id") is not None:
+        pid = str(row["id"])
+    elif row.get("unique_id") is not None:
+        pid = str(row["unique_id"])
+    elif style in ("gsm8k", "math500"):
+        pid = f"{src}-{index}"
+    else:
+        pid = _content_id(src, question, gold)
+    extra = {k: v for k, v in row.items() if k not in {"id", "question", "problem", "answer", *meta}}
+    return Problem(id=pid, question=question, gold=gold, source=src, meta={**meta, **extra})
+
+
+def load_problems_jsonl(path: str | os.PathLike[str], source: str | None = None) -> JsonlLoad:
+    """Load a JSONL file of problems, skipping (and reporting) bad lines.
+
+    Row styles are detected per line: GSM8K (``question`` + ``answer`` with
+    ``####``), MATH (``problem`` + ``answer``/``solution``), or plain
+    ``{"id", "question", "answer"}``. Ids: the row's ``id`` (or ``unique_id``),
+    else ``gsm8k-<i>`` / ``math500-<i>`` with ``i`` the 0-based line index (so
+    ids do not shift when a bad line is skipped), else a content hash. ``source``
+    overrides the detected style name (and the id prefix). Blank lines are ignored.
+    """
+    problems: list[Problem] = []
+    errors: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                errors.append((line_no, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+                continue
+            try:
+                problem = _parse_row(row, line_no - 1, source)
+            except ValueError as exc:
+                errors.append((line_no, str(exc)))
+                continue
+            if problem.id in seen:  # identical content → keep ids unique but stable
+                seen[problem.id] += 1
+                problem = problem.model_copy(update={"id": f"{problem.id}~{seen[problem.id]}"})
+            else:
+                seen[problem.id] = 1
+            problems.append(problem)
+    return JsonlLoad(problems, errors)
+
+
+def _load_clean(path: Path, source: str, limit: int | None) -> list[Problem]:
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset file not found: {path}")
+    problems, errors = load_problems_jsonl(path, source=source)
+    if errors:  # the shipped benchmark files are clean; bad lines mean a corrupted copy
+        line_no, msg = errors[0]
+        raise ValueError(f"{path}: {len(errors)} bad line(s), first at line {line_no}: {msg}")
+    return problems[:limit] if limit is not None else problems
+
+
+def load_gsm8k(
+    split: str = "test", data_dir: str | os.PathLike[str] | None = None, limit: int | None = None
+) -> list[Problem]:
+    """GSM8K problems (``split``: ``"test"`` = 1319 items, ``"test_200"`` = the first 200)."""
+    return _load_clean(data_root(data_dir) / "gsm8k" / f"{split}.jsonl", "gsm8k", limit)
+
+
+def load_math500(data_dir: str | os.PathLike[str] | None = None, limit: int | None = None) -> list[Problem]:
+    """The 500 MATH-500 problems; ``meta`` has ``solution``, ``subject`` and ``level``."""
+    return _load_clean(data_root(data_dir) / "math500" / "test.jsonl", "math500", limit)
+
+
+def grade(prediction: str | None, gold: str, checker: AnswerChecker) -> bool:
+    """True if an extracted final answer matches ``gold``; an abstention (``None``) is wrong.
+
+    Pass the *extracted* answer (see :func:`~lemmaflow.tools.answers.extract_answer`),
+    not the whole reasoning chain.
+    """
+    if prediction is None or not prediction.strip():
+        return False
+    return checker.equivalent(prediction, gold)
