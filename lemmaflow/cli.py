@@ -171,10 +171,7 @@ def _solve(args) -> int:
     console.print(f"loading backend [bold]{args.backend}[/bold] ...")
     backend = _make_backend(args)
     reporter = ProgressReporter(console, total=len(problems), enabled=not args.no_progress)
-    results = []
-
     def on_result(res, summary):
-        results.append(res)
         reporter.update(res, summary)
 
     try:
@@ -191,7 +188,14 @@ def _solve(args) -> int:
         if close:
             close()
     summary.bad_lines = loaded.errors
-    Console().print(result_table(results, summary))
+    # Show every input problem's latest result, including ones finished by an
+    # earlier (interrupted) run of the same command.
+    from lemmaflow.agents.batch import ProblemResult, load_results
+
+    rows = load_results(args.out)
+    keys = {runner.key(p) for p in problems}
+    shown = [ProblemResult.model_validate(r) for k, r in rows.items() if k in keys]
+    Console().print(result_table(shown, summary))
     return 0 if summary.failed == 0 else 1
 
 

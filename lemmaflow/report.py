@@ -54,10 +54,11 @@ def result_table(results, summary) -> Table:
         conf = f"{r.confidence:.2f}" if r.confidence is not None else "-"
         status = r.status if r.status == "ok" else f"[yellow]{r.status}[/yellow]: {(r.error or '')[:60]}"
         table.add_row(r.id, str(r.gold), str(r.answer), correct, conf, str(tokens), status)
-    acc = f"{summary.accuracy:.1%}" if summary.accuracy is not None else "n/a"
+    graded = [r for r in results if r.correct is not None]
+    acc = f"{sum(r.correct for r in graded) / len(graded):.1%}" if graded else "n/a"
     table.caption = (
         f"{summary.done} solved now, {summary.skipped} already done, {summary.failed} failed | "
-        f"accuracy {acc} over {summary.graded} graded | {summary.prompt_tokens} prompt + "
+        f"accuracy {acc} over {len(graded)} graded | this run: {summary.prompt_tokens} prompt + "
         f"{summary.completion_tokens} completion tokens in {summary.wall_s:.1f} s "
         f"({summary.completion_tok_per_s:.0f} completion tok/s)"
     )
