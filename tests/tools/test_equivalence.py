@@ -100,6 +100,15 @@ def test_ambiguous_extraction_never_matches(checker: AnswerChecker) -> None:
     assert not grade(e.answer, "8", checker)
 
 
+def test_malformed_answers_do_not_raise(checker: AnswerChecker) -> None:
+    junk = [r"\frac{1}{2", r"\frac{1}{2}", "}{", r"\sqrt{", "", "   ", r"\begin{pmatrix} 1 \\", "((", r"\frac{1}{2"]
+    classes = checker.group(junk)
+    assert sorted(i for c in classes for i in c) == list(range(len(junk)))
+    assert [0, 8] in classes  # identical spellings still group
+    assert not checker.equivalent(r"\frac{1}{2", r"\frac{1}{2}")
+    assert not checker.equivalent("}{", "0")
+
+
 def test_canonical_key_groups_trivial_rewrites_without_worker() -> None:
     fresh = AnswerChecker()
     try:

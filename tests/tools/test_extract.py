@@ -75,6 +75,10 @@ def test_find_boxed_nested_and_unbalanced() -> None:
         ("We get 5-3 = 2", "2", "final_number"),
         ("costs 2,500 in total", "2500", "final_number"),
         ("about .75 of it", ".75", "final_number"),
+        ("So the total is 18. Any questions or comments are welcome.", "18", "final_number"),
+        ("Let us see what the answer is going to be after these steps.\n#### 5", "5", "hashes"),
+        ("The answer is: Evelyn.", "Evelyn", "answer_is"),
+        ("The answer is (B).", "B", "answer_is"),
     ],
 )
 def test_other_methods(text: str, expected: str, method: str) -> None:

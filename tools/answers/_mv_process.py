@@ -1,4 +1,4 @@
-"""Parent-side handle of one math-verify worker process (see ``_mv_worker.py``).
+r"""Parent-side handle of one math-verify worker process (see ``_mv_worker.py``).
 
 :class:`WorkerProcess` starts ``python _mv_worker.py`` with pipes, waits for its
 ``ready`` line, and offers ``send`` / ``recv(timeout)`` / ``kill``. A reader

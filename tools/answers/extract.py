@@ -68,6 +68,8 @@ _CALC_ANNOTATION = re.compile(r"<<[^<>\n]*>>")  # GSM8K calculator traces "<<2*3
 _NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![\w.])-?\.\d+")
 # Where a free-text answer stops: sentence end, or an explanation starting.
 _ANSWER_END = re.compile(r"\.(?=\s|$)|;|\s(?:because|since|as|which|so that)\s|,\s+(?:so|which|because)\b", re.I)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+_MATHY = re.compile(r"[\d\\^_{}()\[\]=+*/<>|-]")
 _MATH_SPAN = re.compile(r"^\s*(?:\$\$(?P<a>.+?)\$\$|\$(?P<b>.+?)\$|\\\((?P<c>.+?)\\\)|\\\[(?P<d>.+?)\\\])")
 
 
@@ -154,17 +156,24 @@ def _trim_free_answer(ans: str) -> str:
     return ans[: end.start()] if end else ans
 
 
+def _plausible(answer: str) -> bool:
+    """An answer has math in it, or is a few words ("Evelyn", "east", "(B)")."""
+    return bool(_MATHY.search(answer)) or len(answer.split()) <= 3
+
+
 def _final_number(text: str) -> Extraction:
     text = _CALC_ANNOTATION.sub(" ", text)
     matches = list(_NUMBER.finditer(text))
     if not matches:
         return _abstain("none", "no answer found")
     last = matches[-1]
-    # "It is 7 or 8" — look at the sentence that holds the final number.
-    sentence_start = max(text.rfind("\n", 0, last.start()), text.rfind(". ", 0, last.start())) + 1
-    tail = text[sentence_start:]
-    if is_ambiguous(tail):
-        return _abstain("final_number", f"ambiguous answer: {tail.strip()[:80]!r}", last.group(0))
+    # "It is 7 or 8" — look at the sentence that holds the final number (only that
+    # one: an "or" in a later "questions or comments?" sentence is harmless).
+    start = max(text.rfind("\n", 0, last.start()), text.rfind(". ", 0, last.start())) + 1
+    end = _SENTENCE_END.search(text, last.end())
+    sentence = text[start : end.start() if end else len(text)]
+    if is_ambiguous(sentence):
+        return _abstain("final_number", f"ambiguous answer: {sentence.strip()[:80]!r}", last.group(0))
     return _finish(last.group(0), "final_number")
 
 
@@ -182,11 +191,14 @@ def extract_answer(text: str | None) -> Extraction:
             return _from_boxes(boxes)
 
         for m in reversed(list(_ANSWER_IS.finditer(text))):
-            rest = text[m.end() :].split("\n", 1)[0]
-            if rest.strip(" *"):
-                return _finish(_trim_free_answer(rest), "answer_is")
+            rest = _trim_free_answer(text[m.end() :].split("\n", 1)[0])
+            # "what the answer is going to be" is prose, not an answer: try earlier ones.
+            if rest.strip(" *$") and _plausible(rest):
+                return _finish(rest, "answer_is")
+            if rest.strip(" *") and not rest.strip(" *$"):
+                return _abstain("answer_is", "empty answer", rest)
 
-        hashes = list(_HASHES.finditer(text))
+        hashes = [m for m in _HASHES.finditer(text) if m.group("ans").strip()]
         if hashes:
             return _finish(hashes[-1].group("ans"), "hashes")
 

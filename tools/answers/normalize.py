@@ -37,6 +37,7 @@ __all__ = [
     "compare_prepared",
     "Prepared",
     "has_base_subscript",
+    "braces_balanced",
     "is_ambiguous",
 ]
 
@@ -185,6 +186,25 @@ def is_ambiguous(answer: str) -> bool:
     return bool(_AMBIGUOUS.search(answer))
 
 
+def braces_balanced(answer: str) -> bool:
+    """True if unescaped ``{``/``}`` pair up (``\\{`` and ``\\\\`` are skipped)."""
+    depth = 0
+    i = 0
+    while i < len(answer):
+        c = answer[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+        i += 1
+    return depth == 0
+
+
 class Prepared(NamedTuple):
     """What the fast path needs to know about one answer, computed once."""
 
@@ -192,6 +212,7 @@ class Prepared(NamedTuple):
     number: Fraction | None
     equation: bool
     base_number: bool
+    malformed: bool = False
 
 
 def prepare(answer: str) -> Prepared:
@@ -205,7 +226,7 @@ def prepare(answer: str) -> Prepared:
     s = re.sub(r"_\{(\d+)\}", r"_\1", s)  # 4210_{5} ≡ 4210_5
     if len(s) >= 2 and re.fullmatch(r"[A-Za-z ]+", s):
         s = s.lower()
-    return Prepared("tex:" + s, None, bool(_EQUATION.search(s)), has_base_subscript(s))
+    return Prepared("tex:" + s, None, bool(_EQUATION.search(s)), has_base_subscript(s), not braces_balanced(s))
 
 
 def canonical_key(answer: str) -> str:
@@ -239,6 +260,10 @@ def compare_prepared(a: Prepared, b: Prepared) -> bool | None:
         return True
     if a.number is not None and b.number is not None:
         return numbers_close(a.number, b.number)
+    if a.malformed or b.malformed:
+        # Unbalanced braces: only the identical spelling (same key) matches; math-verify
+        # might "repair" the text (our \boxed{...} wrapper would close a brace).
+        return False
     if a.base_number or b.base_number:
         # math-verify reads 4343_6 as 4343; only the exact (normalized) spelling counts.
         return False
