@@ -217,6 +217,20 @@ def test_timeout_inside_group_from_worker_thread() -> None:
         assert c.stats.timeouts == 1
 
 
+def test_worker_killed_mid_job_recovers() -> None:
+    """A worker that dies (OOM killer, kill -9) mid-comparison: counted, verdict False, next call fine."""
+    with AnswerChecker(timeout_s=60.0) as c:
+        c.start()
+        proc = c._worker.proc  # noqa: SLF001
+        threading.Timer(1.0, proc.kill).start()
+        t0 = time.monotonic()
+        assert c.equivalent(SLOW, "(x-1)^{2000}") is False
+        assert time.monotonic() - t0 < 30  # did not wait for the 60 s timeout
+        assert (c.stats.crashes, c.stats.timeouts) == (1, 0)
+        assert c.equivalent(r"\sqrt{9}", "3")
+        assert c.stats.worker_starts == 2
+
+
 def test_concurrent_threads_share_one_checker(checker: AnswerChecker) -> None:
     cases = [(r"\sqrt{9}", "3", True), (r"\sqrt{8}", r"2\sqrt{2}", True), ("(1,2)", "(2,1)", False)] * 4
     out: dict[int, bool] = {}
