@@ -86,6 +86,11 @@ def spare_main(ctx: dict) -> None:
             os.chown(work, uid, uid)
         os.chdir(work)
         os.environ.update(HOME=work, TMPDIR=work, PWD=work)
+        try:  # under memory pressure the OOM killer takes a job, not the server
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+        except OSError:
+            pass
         import tempfile
 
         tempfile.tempdir = None  # the server may have cached another one

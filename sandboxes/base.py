@@ -222,6 +222,16 @@ class SandboxConfig(BaseModel):
     uid_base: int = Field(1_000_000, ge=1000, description="native mode: a job runs as uid_base + its pid")
     max_sessions_per_server: int = Field(64, ge=1)
     spares: int = Field(2, ge=0, le=8, description="confined job processes each server keeps forked in advance")
+    server_memory_mb: int | None = Field(
+        None, ge=64, description="cgroup memory ceiling of one server with all its jobs (native/bwrap as root); "
+        "default memory_mb + 1024"
+    )
+
+    def server_cgroup_limits(self) -> tuple[int, int]:
+        """(memory MiB, pids) of the per-server cgroup."""
+        mem = self.server_memory_mb or self.limits.memory_mb + 1024
+        pids = self.limits.max_processes + self.max_sessions_per_server + self.spares + 64
+        return mem, pids
     reply_grace_s: float = Field(15.0, gt=0, description="extra wait past a job's timeout before the server counts as hung")
 
 

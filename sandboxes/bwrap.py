@@ -42,6 +42,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ._cgroup import Cgroup
 from ._fsview import compute_view, needs_staging
 from ._uids import UidBlock
 from .base import ExecResult, Job, SandboxConfig, SandboxUnavailable
@@ -55,6 +56,14 @@ __all__ = ["BwrapConfig", "BwrapExecutor", "bwrap_command"]
 _LAUNCHER_MAIN = r"""
 import json, os, sys
 a = json.loads(sys.argv[1])
+for f in a["cgroup_procs"]:  # join the server's cgroup before anything forks
+    with open(f, "w") as fh:
+        fh.write(str(os.getpid()))
+try:  # needs CAP_SYS_RESOURCE, which some hosts withhold even from root
+    with open("/proc/self/oom_score_adj", "w") as fh:
+        fh.write("-1000")
+except OSError:
+    pass
 unshare(CLONE_NEWNS)
 mount(None, "/", None, MS_REC | MS_PRIVATE)
 mount("tmpfs", a["stage"], "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
@@ -143,7 +152,14 @@ class BwrapExecutor(PooledExecutor):
         root = os.geteuid() == 0
         block = UidBlock.acquire(cfg.uid_base) if root else None
         uid = block.first if block else os.getuid()
-        release = block.release if block else (lambda: None)
+        cgroup = Cgroup.create("bwrap", *cfg.server_cgroup_limits()) if root else None
+
+        def release() -> None:
+            if block is not None:
+                block.release()
+            if cgroup is not None:
+                cgroup.destroy()
+
         try:
             view = compute_view(python)
             stage = "/mnt" if os.path.isdir("/mnt") else tempfile.mkdtemp(prefix="lemmaflow-stage-")
@@ -163,7 +179,8 @@ class BwrapExecutor(PooledExecutor):
 
                 nsroot = dict(runtime_sources())["_nsroot"]
                 launcher = nsroot + "\n" + _LAUNCHER_MAIN
-                spec = {"stage": stage, "staged": staged, "uid": uid, "argv": argv}
+                spec = {"stage": stage, "staged": staged, "uid": uid, "argv": argv,
+                        "cgroup_procs": cgroup.procs_files if cgroup else []}
                 argv = [python, "-I", "-B", "-c", launcher, json.dumps(spec)]
             log = tempfile.TemporaryFile(prefix="lemmaflow-bwrap-")
             host_r, srv_w = os.pipe()
@@ -206,6 +223,7 @@ class BwrapExecutor(PooledExecutor):
         except SandboxUnavailable as exc:
             raise SandboxUnavailable(_explain(str(exc))) from None
         handle.info["host_pid"] = info.get("child-pid", 0)
+        handle.info["cgroup"] = cgroup is not None
         return handle
 
     # per_job mode: nothing warm, a fresh sandbox for every job

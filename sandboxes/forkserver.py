@@ -35,12 +35,23 @@ import sys
 import tempfile
 import time
 
+from ._cgroup import Cgroup
 from ._fsview import compute_view
 from ._uids import UidBlock
 from .base import ExecResult, Job, SandboxConfig, SandboxUnavailable
 from .pool import BOOTSTRAP, PooledExecutor, ServerHandle, popen_kill
 
-__all__ = ["ForkServerExecutor", "SubprocessExecutor", "sandbox_env"]
+__all__ = ["ForkServerExecutor", "SubprocessExecutor", "protect_from_oom", "sandbox_env"]
+
+
+def protect_from_oom(pid: int) -> None:
+    """Make the server the OOM killer's last choice; job processes raise their
+    own score to the maximum (see _child), so a memory bomb dies first."""
+    try:
+        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+            f.write("-1000")
+    except OSError:
+        pass
 
 
 def sandbox_env(**extra: str) -> dict[str, str]:
@@ -74,6 +85,7 @@ def launch_native(executor: PooledExecutor, name: str, **cfg_extra: object) -> S
     config = executor.config
     python = config.python or sys.executable
     block = UidBlock.acquire(config.uid_base)
+    cgroup = Cgroup.create(name, *config.server_cgroup_limits())
     try:
         view = compute_view(python)
         log = tempfile.TemporaryFile(prefix=f"lemmaflow-{name}-")
@@ -88,15 +100,28 @@ def launch_native(executor: PooledExecutor, name: str, **cfg_extra: object) -> S
         finally:
             os.close(srv_r)
             os.close(srv_w)
+        # Before the server sees its config, hence before it forks anything.
+        if cgroup is not None:
+            cgroup.add(proc.pid)
+        protect_from_oom(proc.pid)
     except BaseException:
         block.release()
+        if cgroup is not None:
+            cgroup.destroy(0)
         raise
-    handle = ServerHandle(host_r, host_w, kill=popen_kill(proc), log=log, name=name, cleanup=block.release)
+
+    def cleanup() -> None:
+        block.release()
+        if cgroup is not None:
+            cgroup.destroy()
+
+    handle = ServerHandle(host_r, host_w, kill=popen_kill(proc), log=log, name=name, cleanup=cleanup)
     cfg = executor.server_config(
         per_job_uid=True, uid_base=block.first, uid_count=block.count, view=view.as_dict(), pid_ns=True,
         **cfg_extra,
     )
     handle.hello(cfg, config.start_timeout_s)
+    handle.info["cgroup"] = cgroup is not None
     return handle
 
 
