@@ -70,7 +70,9 @@ class Node(ABC):
 
     async def __call__(self, ctx: RunContext, inputs: BaseModel | dict | None = None, **fields: Any) -> BaseModel:
         """Validate inputs, run, trace start/end, attribute wall time to this node."""
-        name = ctx.node_path or self.kind or type(self).__name__
+        if not ctx.node_path:  # called directly, not from a pipeline: name the run after the node
+            ctx = ctx.child(self.kind or type(self).__name__)
+        name = ctx.node_path
         try:
             if isinstance(inputs, self.Inputs):
                 parsed = inputs

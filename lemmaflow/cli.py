@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 __all__ = ["main", "build_parser", "resolve_pipeline"]
 
-BUILTIN_PIPELINES = ("sc", "sc_adaptive", "cot")
+BUILTIN_PIPELINES = ("sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath")
 
 
 def _parse_value(text: str) -> Any:
@@ -30,6 +30,27 @@ def _parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def _apply_overrides(node: dict, overrides: dict[str, Any], registry) -> None:
+    """Set each override on the node's config if it has that field.
+
+    A ``vote`` node takes ``n`` as its ``k`` and passes the rest to its inner node.
+    """
+    cls = registry.get(node.get("type", ""))
+    fields = cls.Config.model_fields
+    config = node.setdefault("config", {})
+    rest = dict(overrides)
+    if node.get("type") == "vote":
+        if rest.get("n") is not None:
+            config["k"] = rest.pop("n")
+        inner = config.get("inner")
+        if isinstance(inner, dict):
+            _apply_overrides(inner, rest, registry)
+        return
+    for k, v in rest.items():
+        if v is not None and k in fields:
+            config[k] = v
 
 
 def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequence[str] = ()):
@@ -60,11 +81,7 @@ def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequenc
 
     registry = default_registry()
     for node in spec.get("nodes", []):
-        cls = registry.get(node.get("type", ""))
-        fields = cls.Config.model_fields
-        for k, v in overrides.items():
-            if v is not None and k in fields:
-                node.setdefault("config", {})[k] = v
+        _apply_overrides(node, overrides, registry)
     for item in sets:
         target, _, value = item.partition("=")
         node_name, _, field = target.partition(".")
@@ -75,6 +92,11 @@ def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequenc
             raise SpecError(f"--set {item!r}: no node named {node_name!r}")
         matches[0].setdefault("config", {})[field] = _parse_value(value)
     return build_pipeline(spec, registry)
+
+
+def pipeline_needs_executor(pipeline) -> bool:
+    """Does any node (or a node it holds) run model-written code?"""
+    return any(getattr(d["node"], "needs_executor", False) for _, d in pipeline.graph.nodes(data=True))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-samples", type=int, help="budget cap per problem: samples")
     s.add_argument("--max-total-tokens", type=int, help="budget cap per problem: prompt+completion tokens")
     s.add_argument("--max-wall-s", type=float, help="budget cap per problem: seconds")
+    s.add_argument("--sandbox", choices=["forkserver", "bwrap", "docker", "subprocess"], default="forkserver",
+                   help="executor for pipelines that run model-written code (pot, tora, dotamath)")
     s.add_argument("--trace", help="append every problem's trace (LLM calls, votes) to this JSONL")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (logs one line per problem)")
 
@@ -170,6 +194,16 @@ def _solve(args) -> int:
 
     console.print(f"loading backend [bold]{args.backend}[/bold] ...")
     backend = _make_backend(args)
+    executor = None
+    if pipeline_needs_executor(pipeline):
+        from lemmaflow.sandboxes import SandboxUnavailable, make_executor
+
+        try:
+            executor = make_executor(args.sandbox)
+            executor.start()
+        except SandboxUnavailable as e:
+            console.print(f"[red]lemmaflow: sandbox {args.sandbox!r} unavailable:[/red] {e}")
+            return 2
     reporter = ProgressReporter(console, total=len(problems), enabled=not args.no_progress)
     def on_result(res, summary):
         reporter.update(res, summary)
@@ -177,7 +211,8 @@ def _solve(args) -> int:
     try:
         with AnswerChecker() as checker:
             runner = BatchRunner(pipeline, backend, checker, out_path=args.out, budget=budget,
-                                 concurrency=args.concurrency, trace_path=args.trace, on_result=on_result)
+                                 concurrency=args.concurrency, trace_path=args.trace, on_result=on_result,
+                                 executor=executor)
             with reporter:
                 summary = asyncio.run(runner.run(problems))
     except KeyboardInterrupt:
@@ -187,6 +222,8 @@ def _solve(args) -> int:
         close = getattr(backend, "close", None)
         if close:
             close()
+        if executor is not None:
+            executor.close()
     summary.bad_lines = loaded.errors
     # Show every input problem's latest result, including ones finished by an
     # earlier (interrupted) run of the same command.

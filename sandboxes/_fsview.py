@@ -96,8 +96,10 @@ def compute_view(python: str | None = None) -> FsView:
             continue
         if _under(real, view.binds) or any(_under(real, [os.path.realpath(s)]) for s in view.symlinks):
             continue
-        if _under(real, hidden):
+        if any(_under(h, [real]) for h in hidden):
             continue  # e.g. a checkout on sys.path: never expose it
+        # A path strictly inside a hidden checkout (the project's own .venv) is
+        # bound on its own; the checkout around it stays unbound, so invisible.
         # A parent of something already bound replaces it.
         view.binds = [b for b in view.binds if not _under(b, [real])]
         view.binds.append(real)

@@ -1,0 +1,100 @@
+"""Vote: run an answer-producing node k times and take the majority over equivalent answers.
+
+Self-consistency over any chain type: ``Vote(inner=ToRA(temperature=0.7), k=8)``
+is SC over tool-integrated chains, ``Vote(inner=ProgramOfThought(...))`` is
+PoT-SC. All k samples run concurrently, so their LLM calls batch together. If
+the budget stops some samples, the vote uses those that finished and says so.
+
+In a spec, ``inner`` is ``{type: ..., config: {...}}`` of a built-in node type.
+
+Example (scripted model)::
+
+    import asyncio
+    from lemmaflow.agents import RunContext
+    from lemmaflow.agents.nodes import ChainOfThought, Vote
+    from lemmaflow.agents.backends import ScriptedLM
+    from lemmaflow.tools.answers import AnswerChecker
+
+    lm = ScriptedLM(["\\\\boxed{2}", "\\\\boxed{3}", "\\\\boxed{2.0}"])
+    with AnswerChecker() as checker:
+        out = asyncio.run(Vote(inner=ChainOfThought(temperature=0.7), k=3)(
+            RunContext(backend=lm, checker=checker), question="?"))
+    assert out.answer == "2" and out.samples_used == 3
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ...tools.answers import majority_vote
+from ..budget import BudgetExceeded
+from ..node import Node, NodeConfig
+from .self_consistency import VoteSummary
+
+__all__ = ["Vote"]
+
+
+class InnerSpec(BaseModel):
+    type: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Vote(Node):
+    kind = "vote"
+
+    class Config(NodeConfig):
+        k: int = Field(8, ge=1, le=1024)
+        inner: InnerSpec
+
+    class Inputs(BaseModel):
+        question: str
+
+    class Outputs(BaseModel):
+        answer: str | None
+        confidence: float
+        votes: list[VoteSummary]
+        extracted: list[str | None]
+        samples: list[dict[str, Any]]
+        samples_used: int
+        budget_limited: bool = False
+
+    def __init__(self, config=None, *, inner: Node | None = None, **overrides):
+        if inner is not None:
+            overrides["inner"] = InnerSpec(type=inner.kind, config=inner.config.model_dump(mode="json"))
+        super().__init__(config, **overrides)
+        if inner is None:
+            from ..spec import default_registry
+
+            cls = default_registry().get(self.config.inner.type)
+            inner = cls(self.config.inner.config)
+        if "answer" not in inner.Outputs.model_fields:
+            raise ValueError(f"Vote needs an inner node with an `answer` output; {inner.kind} has none")
+        self.inner = inner
+        self.needs_executor = getattr(inner, "needs_executor", False)
+
+    async def run(self, inputs: Inputs, ctx) -> Outputs:
+        checker = ctx.require_checker()
+
+        async def one(i: int):
+            try:
+                return await self.inner(ctx.child(f"s{i}"), inputs)
+            except BudgetExceeded as e:
+                return e
+
+        results = await asyncio.gather(*(one(i) for i in range(self.config.k)))
+        done = [r for r in results if not isinstance(r, BudgetExceeded)]
+        if not done:
+            raise results[0]
+        answers = [r.answer for r in done]
+        vote = await asyncio.to_thread(majority_vote, answers, checker)
+        votes = [VoteSummary(answer=c.representative, votes=c.weight, samples=c.members) for c in vote.classes]
+        ctx.trace.add("vote", ctx.node_path, winner=vote.winner, confidence=vote.confidence,
+                      classes=[v.model_dump() for v in votes], abstained=vote.n_abstained)
+        return self.Outputs(
+            answer=vote.winner, confidence=vote.confidence, votes=votes, extracted=answers,
+            samples=[r.model_dump(mode="json") for r in done], samples_used=len(done),
+            budget_limited=len(done) < self.config.k,
+        )

@@ -1,0 +1,88 @@
+"""ToRA / DotaMath rounds with a scripted model and a real sandbox session."""
+
+import asyncio
+
+import pytest
+
+from lemmaflow.agents import RunContext
+from lemmaflow.agents.backends import ScriptedLM
+from lemmaflow.agents.nodes import DotaMath, ToRA
+
+
+def run(node, lm, executor, question="q"):
+    ctx = RunContext(backend=lm, executor=executor)
+    return asyncio.run(node(ctx, question=question)), ctx
+
+
+def test_rounds_feed_output_back_and_keep_variables(executor):
+    lm = ScriptedLM([
+        "Let x be the product.\n```python\nx = 6 * 7\nprint(x)\n```\n",
+        "Now double it.\n```python\nprint(2 * x)\n```output",
+        "So the answer is \\boxed{84}.",
+    ])
+    out, ctx = run(ToRA(), lm, executor)
+    assert out.answer == "84" and out.finish == "answer" and out.rounds == 2
+    assert [e.output.strip() for e in out.executions] == ["42", "84"]  # x survived between rounds
+    assert "```output\n42\n```" in out.chain and "```output\n84\n```" in out.chain
+    # Round 2 and 3 prompts continued the model's own message with the outputs.
+    prompts = [keys[0] for keys, _ in lm.calls]
+    assert prompts[1].endswith("```output\n42\n```\n")
+    assert prompts[2].endswith("```output\n84\n```\n")
+    params = lm.calls[0][1]
+    assert "```output" in params.stop and params.include_stop_str_in_output
+    assert len(ctx.trace.of_kind("tool_call")) == 2
+
+
+def test_errors_are_shown_to_the_model(executor):
+    lm = ScriptedLM(["```python\n1/0\n```\n", "Oops. \\boxed{0}"])
+    out, _ = run(ToRA(), lm, executor)
+    assert not out.executions[0].ok
+    assert "ZeroDivisionError" in out.executions[0].output
+    assert "Traceback" not in out.executions[0].output or len(out.executions[0].output) < 800
+
+
+def test_round_limit(executor):
+    lm = ScriptedLM(["```python\nprint(1)\n```\n"])  # never answers
+    out, _ = run(ToRA(max_rounds=3), lm, executor)
+    assert out.rounds == 3 and out.finish == "max_rounds" and out.answer is None
+
+
+def test_timeout_in_a_round_resets_session_and_chain_goes_on(executor):
+    lm = ScriptedLM([
+        "```python\ny = 5\nwhile True: pass\n```\n",
+        "```python\nprint(y)\n```\n",
+        "\\boxed{5}",
+    ])
+    out, _ = run(ToRA(timeout_s=1.0), lm, executor)
+    first, second = out.executions
+    assert first.killed_by == "timeout" and "timeout" in first.output.lower()
+    assert not second.ok and "NameError" in second.output  # the killed interpreter's variables are gone
+    assert out.answer == "5"
+
+
+def test_no_code_ends_the_chain(executor):
+    out, _ = run(ToRA(), ScriptedLM(["Just 3. \\boxed{3}"]), executor)
+    assert out.rounds == 0 and out.answer == "3" and out.finish == "answer"
+
+
+def test_dotamath_asks_for_corrections_and_gives_up(executor):
+    lm = ScriptedLM(["Sub-tasks: 1. divide.\n```python\nprint(1/0)\n```\n"])
+    out, _ = run(DotaMath(max_corrections=1), lm, executor)
+    assert out.finish == "corrections" and out.rounds == 2
+    assert "The code above failed" in out.chain
+
+
+def test_dotamath_self_corrects(executor):
+    lm = ScriptedLM([
+        "1. compute 10/4\n```python\nprint(10/q)\n```\n",
+        "q was undefined. Fixed:\n```python\nprint(10/4)\n```\n",
+        "\\boxed{2.5}",
+    ])
+    out, _ = run(DotaMath(), lm, executor)
+    assert [e.ok for e in out.executions] == [False, True]
+    assert out.answer == "2.5"
+
+
+def test_needs_an_executor():
+    with pytest.raises(RuntimeError, match="executor"):
+        asyncio.run(ToRA()(RunContext(backend=ScriptedLM(["x"])), question="q"))
