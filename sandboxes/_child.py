@@ -8,7 +8,8 @@ The spare confines itself at once, in this order, then waits on fd 4 for a job:
    seccomp later forbids leaving it), parent-death signal, fd layout
    (0 = /dev/null, 1/2 = output pipes, 3 = result frames, 4 = job frames;
    everything else, notably the host channel, is closed);
-2. its own work dir ``/work/<pid>`` (``HOME`` and ``TMPDIR`` point there);
+2. its own work dir ``/work/j<n>``, made by the server (``HOME`` and
+   ``TMPDIR`` point there);
 3. a uid of its own when the server is root (from the block of uids the host
    reserved for this server, see ``_uids``): no two live jobs share a uid, so
    ``RLIMIT_NPROC`` counts only this job's processes (it never binds root) and
@@ -79,11 +80,8 @@ def spare_main(ctx: dict) -> None:
         _fd_layout(*ctx["fds"])
         _streams()
         pid = os.getpid()
-        work = f"{ctx['work_root']}/{pid}"
-        os.mkdir(work, 0o700)
+        work = ctx["work"]  # made by the server, owned by ``uid``
         uid = ctx["uid"]
-        if uid is not None:
-            os.chown(work, uid, uid)
         os.chdir(work)
         os.environ.update(HOME=work, TMPDIR=work, PWD=work)
         try:  # under memory pressure the OOM killer takes a job, not the server

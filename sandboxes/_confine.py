@@ -120,7 +120,7 @@ def set_subreaper() -> None:
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
-def compile_filter(allow_fork: bool) -> tuple[bytes, dict]:
+def compile_filter(allow_fork: bool, deny_chmod: bool = False) -> tuple[bytes, dict]:
     """Build the static seccomp filter; returns ``(bpf_bytes, info)``.
 
     ``info`` carries what :func:`own_signal_filter` needs (arch, syscall numbers),
@@ -156,6 +156,12 @@ def compile_filter(allow_fork: bool) -> tuple[bytes, dict]:
             if known(name):
                 flt.add_rule(eperm, name)
     flt.add_rule(eperm, "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, _TIOCSTI))
+    if deny_chmod:
+        # Where a job shares its uid with the server, the server keeps /work
+        # read-only between its own operations; a job must not undo that.
+        for name in ("chmod", "fchmod", "fchmodat", "fchmodat2"):
+            if known(name):
+                flt.add_rule(eperm, name)
     fd = os.memfd_create("lemmaflow-seccomp")
     try:
         with open(fd, "wb", closefd=False) as fo:

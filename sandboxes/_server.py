@@ -41,11 +41,11 @@ class _Proc:
     """A forked job process (spare, one-shot job or session interpreter)."""
 
     __slots__ = ("pid", "pidfd", "job_w", "res_r", "out_r", "err_r", "reader", "session",
-                 "created", "reaped", "uid")
+                 "created", "reaped", "uid", "work")
 
     def __init__(self, pid: int, pidfd: int | None, job_w: int, res_r: int, out_r: int, err_r: int,
-                 uid: int | None):
-        self.pid, self.pidfd, self.uid = pid, pidfd, uid
+                 uid: int | None, work: str):
+        self.pid, self.pidfd, self.uid, self.work = pid, pidfd, uid, work
         self.job_w, self.res_r, self.out_r, self.err_r = job_w, res_r, out_r, err_r
         self.reader = FrameReader(64 << 20)
         self.session: str | None = None
@@ -106,6 +106,8 @@ class Server:
         # Native mode: each live job process gets a uid of its own from the
         # block the host reserved for this server.
         self.free_uids = list(range(cfg["uid_base"], cfg["uid_base"] + cfg["uid_count"]))
+        self.work_seq = 0
+        self.shared_uid = not cfg["per_job_uid"]
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> dict:
@@ -127,7 +129,8 @@ class Server:
                 exec(compile(cfg["warmup"], "<warmup>", "exec"), {"__name__": "__warmup__"})
             except Exception as exc:
                 self.failed_imports["<warmup>"] = f"{type(exc).__name__}: {exc}"
-        self.bpf, self.seccomp_info = _confine.compile_filter(cfg["allow_fork"])
+        self.bpf, self.seccomp_info = _confine.compile_filter(cfg["allow_fork"], deny_chmod=self.shared_uid)
+        self._work_writable(False)
         _confine.set_subreaper()  # orphaned grandchildren come back to us
         _confine.set_dumpable(False)
         # Frozen objects are skipped by the collector, so children do not touch
@@ -158,6 +161,29 @@ class Server:
                 f"{(res['stderr'] or res['error'] or '')[-2000:]}"
             )
 
+    def _work_writable(self, on: bool) -> None:
+        """Shared-uid backends: /work is writable only while the server edits it.
+
+        The server (not the job) creates and removes work dirs; in between,
+        /work is r-x, and seccomp forbids a job the chmod that would undo it.
+        (With per-job uids /work is root's and mode 0711 anyway.)
+        """
+        if self.shared_uid:
+            os.chmod(self.cfg["work_root"], 0o755 if on else 0o555)
+
+    def _make_work_dir(self, uid: int | None) -> str:
+        self.work_seq += 1
+        work = f"{self.cfg['work_root']}/j{self.work_seq}"
+        self._work_writable(True)
+        try:
+            shutil.rmtree(work, ignore_errors=True)
+            os.mkdir(work, 0o700)
+            if uid is not None:
+                os.chown(work, uid, uid)
+        finally:
+            self._work_writable(False)
+        return work
+
     # ---------------------------------------------------------- job processes
     def _fork_spare(self) -> _Proc:
         uid = None
@@ -168,6 +194,7 @@ class Server:
             if not self.free_uids:
                 raise RuntimeError("no free job uid")
             uid = self.free_uids.pop(0)
+        work = self._make_work_dir(uid)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
@@ -175,7 +202,7 @@ class Server:
         ctx = {
             "fds": (out_w, err_w, res_w, job_r),
             "server_pid": os.getpid(),
-            "work_root": self.cfg["work_root"],
+            "work": work,
             "uid": uid,
             "bpf": self.bpf,
             "seccomp_info": self.seccomp_info,
@@ -194,7 +221,7 @@ class Server:
             pidfd = os.pidfd_open(pid)
         except (OSError, AttributeError):  # old kernel or a seccomp profile without it
             pidfd = None
-        return _Proc(pid, pidfd, job_w, res_r, out_r, err_r, uid)
+        return _Proc(pid, pidfd, job_w, res_r, out_r, err_r, uid, work)
 
     def _take_spare(self) -> _Proc:
         while self.spares:
@@ -258,6 +285,8 @@ class Server:
                     pass
 
     def _housekeeping(self) -> None:
+        if self.trash:
+            self._work_writable(True)
         for p in self.trash:
             for fd in (p.job_w, p.res_r, p.out_r, p.err_r, p.pidfd):
                 if fd is not None:
@@ -265,9 +294,11 @@ class Server:
                         os.close(fd)
                     except OSError:
                         pass
-            shutil.rmtree(f"{self.cfg['work_root']}/{p.pid}", ignore_errors=True)
+            shutil.rmtree(p.work, ignore_errors=True)
             if p.uid is not None:
                 self.free_uids.append(p.uid)  # its processes are SIGKILLed already
+        if self.trash:
+            self._work_writable(False)
         self.trash.clear()
         now = time.monotonic()
         for pgid, since in list(self.groups.items()):

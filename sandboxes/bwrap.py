@@ -94,7 +94,10 @@ def bwrap_command(
     view_symlinks: dict[str, str], hidden: list[str], disable_userns: bool,
 ) -> list[str]:
     """The bwrap argv; ``sources`` maps each in-sandbox path to its host source."""
-    argv = [bwrap, "--unshare-all", "--unshare-user", "--new-session", "--cap-drop", "ALL"]
+    # --as-pid-1: no bwrap init inside.  That init would be a dumpable,
+    # unfiltered process of the jobs' own uid: writing its /proc/1/mem would
+    # be a way out of seccomp.  Our (non-dumpable) server is pid 1 instead.
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--new-session", "--cap-drop", "ALL", "--as-pid-1"]
     if disable_userns:
         argv.append("--disable-userns")
     argv += ["--uid", str(uid), "--gid", str(uid), "--hostname", "sandbox",

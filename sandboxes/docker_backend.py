@@ -199,7 +199,7 @@ class DockerExecutor(PooledExecutor):
                 user=f"{uid}:{uid}", cap_drop=["ALL"], security_opt=["no-new-privileges"],
                 mem_limit=f"{mem}m", memswap_limit=f"{mem}m", pids_limit=cfg.pids_limit,
                 nano_cpus=cfg.nano_cpus, tmpfs=tmpfs, mounts=mounts, environment=sandbox_env(),
-                working_dir="/work", hostname="sandbox", ipc_mode="private",
+                working_dir="/work", hostname="sandbox", ipc_mode="none",  # no /dev/shm
                 labels={"lemmaflow.sandbox": "1"}, init=False,
             )
             listener.settimeout(cfg.start_timeout_s)
