@@ -44,6 +44,7 @@ class FsView:
     symlinks: dict[str, str] = field(default_factory=dict)  # path -> link target
     hidden: list[str] = field(default_factory=list)  # covered by an empty tmpfs
     python: str = ""  # interpreter to start inside (same path as on the host)
+    work_root: str = "/work"  # writable tmpfs holding the job work dirs
 
     def as_dict(self) -> dict:
         return {"binds": self.binds, "symlinks": self.symlinks, "hidden": self.hidden}
@@ -105,6 +106,11 @@ def compute_view(python: str | None = None) -> FsView:
         view.binds.append(real)
     view.binds.sort(key=lambda p: (p.count("/"), p))
     view.hidden = [h for h in hidden if _under(h, view.binds)]
+    # The work tmpfs must not be the parent of anything bound (a checkout in
+    # /work with its .venv inside): mount points would land on a writable fs.
+    taken = view.binds + view.hidden + list(view.symlinks)
+    view.work_root = next(w for w in ("/work", "/sandbox", "/jobs", "/lemmaflow-work")
+                          if not any(_under(t, [w]) or _under(w, [t]) for t in taken))
     return view
 
 

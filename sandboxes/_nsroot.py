@@ -85,7 +85,7 @@ def bind_ro(src: str, dst: str, nodev: bool = True) -> None:
     mount(None, dst, None, flags)
 
 
-def enter_private_root(view: dict, work_mb: int, newroot: str = "/mnt") -> None:
+def enter_private_root(view: dict, work_mb: int, work_root: str = "/work", newroot: str = "/mnt") -> None:
     """Move the calling process (root) into a fresh read-only root; see module doc.
 
     ``view``: ``{"binds": [abs paths], "symlinks": {path: target}, "hidden": [paths]}``
@@ -103,8 +103,8 @@ def enter_private_root(view: dict, work_mb: int, newroot: str = "/mnt") -> None:
     # Special filesystems first: binds below may live under /tmp (a venv).
     os.makedirs(r("/tmp"))
     mount("tmpfs", r("/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
-    os.makedirs(r("/work"))
-    mount("tmpfs", r("/work"), "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0711,size={int(work_mb)}m")
+    os.makedirs(r(work_root))
+    mount("tmpfs", r(work_root), "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0711,size={int(work_mb)}m")
     os.makedirs(r("/proc"))
     # hidepid=2: jobs (non-root) cannot even list other uids' processes.
     mount("proc", r("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")

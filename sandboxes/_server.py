@@ -114,7 +114,7 @@ class Server:
         cfg = self.cfg
         t0 = time.perf_counter()
         if cfg.get("view") is not None:
-            _nsroot.enter_private_root(cfg["view"], cfg["work_mb"])
+            _nsroot.enter_private_root(cfg["view"], cfg["work_mb"], cfg["work_root"])
         if cfg["per_job_uid"] and os.geteuid() != 0:
             raise RuntimeError("per-job uids need the server to run as root")
         os.makedirs(cfg["work_root"], exist_ok=True)

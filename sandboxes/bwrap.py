@@ -91,7 +91,7 @@ def _bwrap_version(path: str) -> tuple[int, ...]:
 
 def bwrap_command(
     bwrap: str, python: str, uid: int, work_mb: int, info_fd: int, sources: dict[str, str],
-    view_symlinks: dict[str, str], hidden: list[str], disable_userns: bool,
+    view_symlinks: dict[str, str], hidden: list[str], disable_userns: bool, work_root: str = "/work",
 ) -> list[str]:
     """The bwrap argv; ``sources`` maps each in-sandbox path to its host source."""
     # --as-pid-1: no bwrap init inside.  That init would be a dumpable,
@@ -103,7 +103,7 @@ def bwrap_command(
     argv += ["--uid", str(uid), "--gid", str(uid), "--hostname", "sandbox",
              "--proc", "/proc", "--dev", "/dev",
              "--size", str(1 << 20), "--tmpfs", "/tmp",
-             "--size", str(work_mb << 20), "--tmpfs", "/work"]
+             "--size", str(work_mb << 20), "--tmpfs", work_root]
     for path, target in sorted(view_symlinks.items()):
         argv += ["--symlink", target, path]
     for dst in sorted(sources, key=lambda p: (p.count("/"), p)):
@@ -111,9 +111,9 @@ def bwrap_command(
     for h in hidden:
         argv += ["--tmpfs", h, "--remount-ro", h]
     argv += ["--remount-ro", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
-    for k, v in sandbox_env().items():
+    for k, v in sandbox_env(work_root).items():
         argv += ["--setenv", k, v]
-    argv += ["--chdir", "/work", "--info-fd", str(info_fd),
+    argv += ["--chdir", work_root, "--info-fd", str(info_fd),
              "--", python, "-I", "-B", "-c", BOOTSTRAP, "0,1"]
     return argv
 
@@ -176,7 +176,7 @@ class BwrapExecutor(PooledExecutor):
                     sources[path] = path
             info_r, info_w = os.pipe()
             argv = bwrap_command(bwrap, python, uid, self.limits.work_dir_mb, info_w, sources,
-                                 view.symlinks, view.hidden, _bwrap_version(bwrap) >= (0, 8))
+                                 view.symlinks, view.hidden, _bwrap_version(bwrap) >= (0, 8), view.work_root)
             if root:
                 from .pool import runtime_sources
 
@@ -220,7 +220,7 @@ class BwrapExecutor(PooledExecutor):
 
         handle = ServerHandle(host_r, host_w, kill=popen_kill(proc, kill_sandbox), log=log, name="bwrap",
                               cleanup=cleanup)
-        server_cfg = self.server_config(oneshot=oneshot)
+        server_cfg = self.server_config(oneshot=oneshot, work_root=view.work_root)
         try:
             handle.hello(server_cfg, cfg.start_timeout_s)
         except SandboxUnavailable as exc:

@@ -85,7 +85,7 @@ def build_rootfs(symlinks: dict[str, str]) -> bytes:
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tar.addfile(info, io.BytesIO(data))
 
-        for d in ("/etc", "/usr", "/tmp", "/work", "/proc", "/dev", "/sys", "/root", "/run", "/run/lfctl", "/mnt"):
+        for d in ("/etc", "/usr", "/tmp", "/proc", "/dev", "/sys", "/root", "/run", "/run/lfctl", "/mnt"):
             add_dir(d)
         add_file("/etc/passwd", b"root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534::/:/usr/sbin/nologin\n")
         add_file("/etc/group", b"root:x:0:\nnogroup:x:65534:\n")
@@ -187,7 +187,7 @@ class DockerExecutor(PooledExecutor):
             mounts.append(docker.types.Mount(target="/run/lfctl", source=ctl, type="bind", read_only=True))
             tmpfs = {
                 "/tmp": "size=1m,mode=0755",
-                "/work": f"size={lim.work_dir_mb}m,mode=0700,uid={uid},gid={uid}",
+                view.work_root: f"size={lim.work_dir_mb}m,mode=0700,uid={uid},gid={uid}",
             }
             for h in view.hidden:
                 tmpfs[h] = "ro,size=4k,mode=0000"
@@ -198,8 +198,8 @@ class DockerExecutor(PooledExecutor):
                 detach=True, auto_remove=True, network_mode="none", read_only=True,
                 user=f"{uid}:{uid}", cap_drop=["ALL"], security_opt=["no-new-privileges"],
                 mem_limit=f"{mem}m", memswap_limit=f"{mem}m", pids_limit=cfg.pids_limit,
-                nano_cpus=cfg.nano_cpus, tmpfs=tmpfs, mounts=mounts, environment=sandbox_env(),
-                working_dir="/work", hostname="sandbox", ipc_mode="none",  # no /dev/shm
+                nano_cpus=cfg.nano_cpus, tmpfs=tmpfs, mounts=mounts, environment=sandbox_env(view.work_root),
+                working_dir=view.work_root, hostname="sandbox", ipc_mode="none",  # no /dev/shm
                 labels={"lemmaflow.sandbox": "1"}, init=False,
             )
             listener.settimeout(cfg.start_timeout_s)
@@ -229,7 +229,7 @@ class DockerExecutor(PooledExecutor):
 
         handle = ServerHandle(fd, fd, kill=kill, name="docker", cleanup=cleanup,
                               log_reader=lambda: _container_logs(container))
-        handle.hello(self.server_config(), cfg.start_timeout_s)
+        handle.hello(self.server_config(work_root=view.work_root), cfg.start_timeout_s)
         handle.info["host_pid"] = _container_pid(container)
         handle.info["container"] = container.id
         return handle

@@ -54,13 +54,13 @@ def protect_from_oom(pid: int) -> None:
         pass
 
 
-def sandbox_env(**extra: str) -> dict[str, str]:
+def sandbox_env(work_root: str = "/work", **extra: str) -> dict[str, str]:
     """The whole environment a server (and so a job) starts with: nothing of the host's."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
-        "HOME": "/work",
+        "HOME": work_root,
         # One BLAS thread: the server must stay single-threaded to fork safely,
         # and a job must not spawn a thread per core.
         "OPENBLAS_NUM_THREADS": "1",
@@ -94,7 +94,7 @@ def launch_native(executor: PooledExecutor, name: str, **cfg_extra: object) -> S
         try:
             proc = subprocess.Popen(
                 [python, "-I", "-B", "-c", BOOTSTRAP, "0,1"],
-                stdin=srv_r, stdout=srv_w, stderr=log, env=sandbox_env(),
+                stdin=srv_r, stdout=srv_w, stderr=log, env=sandbox_env(view.work_root),
                 start_new_session=True, close_fds=True, cwd="/",
             )
         finally:
@@ -118,6 +118,7 @@ def launch_native(executor: PooledExecutor, name: str, **cfg_extra: object) -> S
     handle = ServerHandle(host_r, host_w, kill=popen_kill(proc), log=log, name=name, cleanup=cleanup)
     cfg = executor.server_config(
         per_job_uid=True, uid_base=block.first, uid_count=block.count, view=view.as_dict(), pid_ns=True,
+        work_root=view.work_root,
         **cfg_extra,
     )
     handle.hello(cfg, config.start_timeout_s)

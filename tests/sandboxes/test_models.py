@@ -122,9 +122,16 @@ def test_signal_filter_is_well_formed():
 
 
 def test_view_hides_the_toolkit():
+    import lemmaflow
+    import lemmaflow.sandboxes
+
     view = compute_view()
-    hidden = toolkit_paths()
-    for b in view.binds:
-        for h in hidden:
-            assert not (b == h or b.startswith(h + "/")), (b, h)
+    under = lambda p, roots: any(p == r or p.startswith(r + "/") for r in roots)  # noqa: E731
+    for src in (lemmaflow.__file__, lemmaflow.sandboxes.__file__):
+        src = os.path.realpath(src)
+        # never visible: not below a bind, or covered by a hidden (empty) mount
+        assert not under(src, view.binds) or under(src, view.hidden), src
+    for h in toolkit_paths():
+        assert h not in view.binds and not any(under(h, [b]) and h not in view.hidden for b in view.binds)
     assert "/usr" in view.binds
+    assert not any(under(b, [view.work_root]) for b in view.binds)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import os
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 import lemmaflow.sandboxes
 from lemmaflow.sandboxes import Job
+from lemmaflow.sandboxes._fsview import compute_view
 
 from .conftest import assert_serving, sandbox_processes, settle, wait_for_count_at_most
 
@@ -191,9 +191,11 @@ def test_read_secrets_and_toolkit_files(executor, baseline):
         "    except OSError as e:\n"
         "        res[d] = type(e).__name__\n"
         "res"))
-    # A directory may exist only as the way down to the interpreter (e.g. /root/.pyenv).
-    allowed = {Path(p).relative_to(d).parts[0] for d in ("/root", "/home")
-               for p in (sys.prefix, sys.base_prefix) if p.startswith(d + "/")}
+    # A directory may exist only as the way down to a bound one (the interpreter
+    # under /root/.pyenv, an in-repo .venv): nothing else of it is visible.
+    binds = compute_view().binds
+    allowed = {Path(b).relative_to(d).parts[0] for d in (REPO_ROOT, "/root", "/home")
+               for b in binds if b.startswith(d + "/")}
     leaked = {k: v for k, v in out.items()
               if (isinstance(v, str) and v.startswith("read")) or (isinstance(v, list) and set(v) - allowed)}
     assert not leaked, leaked
@@ -422,10 +424,16 @@ def test_no_way_into_other_processes_memory(executor, baseline):
         "        open(f'/proc/{p}/mem', 'r+b').close(); res[p] = 'opened'\n"
         "    except OSError as e:\n"
         "        res[p] = type(e).__name__\n"
+        "root = os.path.dirname(os.getcwd())  # the work root, parent of this job's dir\n"
         "try:\n"
-        "    os.chmod('/work', 0o777); res['chmod'] = oct(os.stat('/work').st_mode & 0o777)\n"
+        "    os.chmod(root, 0o777); res['chmod'] = 'changed'\n"
         "except OSError as e:\n"
         "    res['chmod'] = type(e).__name__\n"
+        "try:\n"
+        "    open(os.path.join(root, 'planted'), 'w').close(); res['plant'] = 'written'\n"
+        "except OSError as e:\n"
+        "    res['plant'] = type(e).__name__\n"
         "res"))
+    assert out.pop("chmod") == "PermissionError", out
+    assert out.pop("plant") == "PermissionError", out
     assert "opened" not in out.values(), out
-    assert out.pop("chmod") in ("PermissionError",), out
