@@ -5,7 +5,8 @@ For N GSM8K problems and SC@k it times, on one engine:
 1. raw: ``vllm.LLM.generate`` on the identical rendered prompts and sampling params
    (the best a hand-written script can do);
 2. lemmaflow: the ``sc`` pipeline through :class:`BatchRunner` (all problems in flight);
-3. one at a time: the same pipeline with ``concurrency=1`` on the first M problems.
+3. one at a time: the same pipeline with ``concurrency=1`` on the first M problems;
+4. single stream: one sequence at a time (n=1), for scale.
 
 Sampling makes chains differ in length, so throughput (completion tokens per
 second) is compared, not wall time. Raw and lemmaflow alternate ``--repeats``
@@ -86,11 +87,19 @@ def main() -> None:
         ratios.append(f / r)
         flows.append(f)
     seq = flow(problems[: args.sequential_problems], 1, "one-by-one")
+    # Single stream: one sequence at a time, no batching at all.
+    single = backend.to_vllm_params(SamplingParams(n=1, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens))
+    t, toks = time.perf_counter(), 0
+    for prompt in rendered[:3]:
+        toks += sum(len(o.token_ids) for o in llm.generate([prompt], single, use_tqdm=False)[0].outputs)
+    stream = toks / (time.perf_counter() - t)
+    print(f"  single     {toks:7d} tokens {time.perf_counter() - t:7.1f} s {stream:7.1f} tok/s")
     backend.close()
     print()
     print(f"throughput ratio lemmaflow/raw (median of {args.repeats}): {statistics.median(ratios):.3f}  "
           f"(each: {', '.join(f'{x:.3f}' for x in ratios)}; goal >= 0.95)")
     print(f"cross-problem batching speedup vs one problem at a time: {statistics.median(flows) / seq:.2f}x  (goal >= 4x)")
+    print(f"batched lemmaflow vs single stream (one sequence at a time): {statistics.median(flows) / stream:.2f}x")
 
 
 if __name__ == "__main__":

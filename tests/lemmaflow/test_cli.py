@@ -97,3 +97,25 @@ def test_kill_9_loses_at_most_in_flight_problems(tmp_path):
     assert sorted(set(ids)) == sorted(json.loads(x)["id"] for x in EXAMPLES.read_text().splitlines())
     assert len(ids) == 8  # finished problems were not solved twice
     assert f"{len(before)} already done" in r.stdout.replace("\n", " ")
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("pipeline", ["pot", "tora", "tora_sc", "dotamath"])
+def test_tir_pipelines_end_to_end(tmp_path, pipeline):
+    """The code-running pipelines through the CLI on the real model and the fork-server sandbox."""
+    out, trace = tmp_path / "out.jsonl", tmp_path / "trace.jsonl"
+    r = lemmaflow("solve", "--input", str(EXAMPLES), "--limit", "2", "--out", str(out), "--pipeline", pipeline,
+                  "--n", "2", "--max-tokens", "96", "--trace", str(trace), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 2 and all(x["status"] == "ok" for x in rows)
+    events = [json.loads(x) for x in trace.read_text().splitlines()]
+    llm_calls = [e for e in events if e["kind"] == "llm_call"]
+    assert llm_calls and all(e["completion_tokens"] > 0 for e in (c["data"] for c in llm_calls))
+    if pipeline in ("tora", "tora_sc", "dotamath"):
+        # Generation halts at code blocks: the stop sequences reached the engine.
+        assert all("```output" in c["data"]["params"]["stop"] for c in llm_calls)
+    # Whatever code the tiny model wrote ran in the sandbox, never here: each tool call has a verdict.
+    for e in events:
+        if e["kind"] == "tool_call":
+            assert "ok" in e["data"]
