@@ -16,9 +16,8 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ...tools.answers import extract_answer
-from ..backends.base import SamplingParams
-from ..node import Node, NodeConfig
-from .prompts import MATH_COT, MATH_SYSTEM, build_prompt
+from ..node import Node
+from .prompts import PromptedSampling
 
 __all__ = ["ChainOfThought"]
 
@@ -26,13 +25,9 @@ __all__ = ["ChainOfThought"]
 class ChainOfThought(Node):
     kind = "chain_of_thought"
 
-    class Config(NodeConfig):
+    class Config(PromptedSampling):
         temperature: float = Field(0.0, ge=0)
         top_p: float = Field(1.0, gt=0, le=1)
-        max_tokens: int = Field(512, ge=1)
-        prompt: str = MATH_COT
-        system: str | None = MATH_SYSTEM
-        chat: bool = True
 
     class Inputs(BaseModel):
         question: str
@@ -45,8 +40,6 @@ class ChainOfThought(Node):
 
     async def run(self, inputs: Inputs, ctx) -> Outputs:
         c = self.config
-        prompt = build_prompt(c.prompt, inputs.question, c.system, c.chat)
-        params = SamplingParams(n=1, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens)
-        comp = (await ctx.generate([prompt], params))[0].completions[0]
+        comp = (await ctx.generate([c.render(inputs.question)], c.sampling()))[0].completions[0]
         ext = extract_answer(comp.text)
         return self.Outputs(answer=ext.answer, chain=comp.text, abstained=ext.answer is None, finish_reason=comp.finish_reason)

@@ -24,9 +24,8 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ...tools.interpreter import last_code_block
-from ..backends.base import SamplingParams
-from ..node import Node, NodeConfig
-from .prompts import build_prompt
+from ..node import Node
+from .prompts import PromptedSampling
 
 __all__ = ["ProgramOfThought"]
 
@@ -40,13 +39,11 @@ class ProgramOfThought(Node):
     kind = "program_of_thought"
     needs_executor = True
 
-    class Config(NodeConfig):
+    class Config(PromptedSampling):
         temperature: float = Field(0.0, ge=0)
         top_p: float = Field(1.0, gt=0, le=1)
-        max_tokens: int = Field(512, ge=1)
         prompt: str = POT_PROMPT
         system: str | None = "You are an expert Python programmer and mathematician."
-        chat: bool = True
         timeout_s: float = Field(10.0, gt=0)
 
     class Inputs(BaseModel):
@@ -64,9 +61,7 @@ class ProgramOfThought(Node):
 
         c = self.config
         executor = ctx.require_executor()
-        prompt = build_prompt(c.prompt, inputs.question, c.system, c.chat)
-        params = SamplingParams(n=1, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens)
-        text = (await ctx.generate([prompt], params))[0].completions[0].text
+        text = (await ctx.generate([c.render(inputs.question)], c.sampling()))[0].completions[0].text
         # Models often omit the closing fence at the end of a reply: accept it.
         code = last_code_block(text, require_closed=False)
         if code is None:

@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import asyncio
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from ...tools.answers import can_be_overtaken, extract_answer, majority_vote
-from ..backends.base import SamplingParams
 from ..budget import BudgetExceeded
-from ..node import Node, NodeConfig
-from .prompts import MATH_COT, MATH_SYSTEM, build_prompt
+from ..node import Node
+from .prompts import PromptedSampling
 
-__all__ = ["SelfConsistency", "VoteSummary"]
+__all__ = ["SelfConsistency", "VoteSummary", "record_vote"]
 
 
 class VoteSummary(BaseModel):
@@ -47,28 +46,26 @@ class VoteSummary(BaseModel):
     samples: list[int]
 
 
+def record_vote(ctx, result) -> list[VoteSummary]:
+    """Vote classes as node output, and a ``vote`` trace event."""
+    votes = [VoteSummary(answer=k.representative, votes=k.weight, samples=k.members) for k in result.classes]
+    ctx.trace.add(
+        "vote", ctx.node_path, winner=result.winner, confidence=result.confidence,
+        classes=[v.model_dump() for v in votes], abstained=result.n_abstained,
+    )
+    return votes
+
+
 class SelfConsistency(Node):
     kind = "self_consistency"
 
-    class Config(NodeConfig):
+    class Config(PromptedSampling):
         n: int = Field(8, ge=1, le=1024)
-        temperature: float = Field(0.7, ge=0)
-        top_p: float = Field(0.95, gt=0, le=1)
-        max_tokens: int = Field(512, ge=1)
-        prompt: str = MATH_COT
-        system: str | None = MATH_SYSTEM
-        chat: bool = True
         adaptive: bool = False
         batch_size: int = Field(4, ge=1, description="samples per round when adaptive")
         # A chain cut off by max_tokens has not reached its answer: its last
         # number is noise. Keep explicit answers (boxed, "the answer is").
         abstain_on_truncated: bool = True
-
-        @model_validator(mode="after")
-        def _check(self):
-            if "{question}" not in self.prompt:
-                raise ValueError("prompt must contain {question}")
-            return self
 
     class Inputs(BaseModel):
         question: str
@@ -92,7 +89,7 @@ class SelfConsistency(Node):
     async def run(self, inputs: Inputs, ctx) -> Outputs:
         c = self.config
         checker = ctx.require_checker()
-        prompt = build_prompt(c.prompt, inputs.question, c.system, c.chat)
+        prompt = c.render(inputs.question)
         chains: list[str] = []
         extracted: list[str | None] = []
         result = None
@@ -108,8 +105,7 @@ class SelfConsistency(Node):
                 if not chains:  # nothing to vote on: let the pipeline report it
                     raise BudgetExceeded(ctx.node_path, "samples", 0, 0, 1)
                 break
-            params = SamplingParams(n=want, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens)
-            gen = (await ctx.generate([prompt], params))[0]
+            gen = (await ctx.generate([prompt], c.sampling(want)))[0]
             for comp in gen.completions:
                 chains.append(comp.text)
                 extracted.append(self._answer_of(comp))
@@ -122,11 +118,7 @@ class SelfConsistency(Node):
             result = None
         if result is None:
             result = await asyncio.to_thread(majority_vote, extracted, checker)
-        votes = [VoteSummary(answer=k.representative, votes=k.weight, samples=k.members) for k in result.classes]
-        ctx.trace.add(
-            "vote", ctx.node_path, winner=result.winner, confidence=result.confidence,
-            classes=[v.model_dump() for v in votes], abstained=result.n_abstained,
-        )
+        votes = record_vote(ctx, result)
         return self.Outputs(
             answer=result.winner,
             confidence=result.confidence,

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from ...tools.answers import majority_vote
 from ..budget import BudgetExceeded
 from ..node import Node, NodeConfig
-from .self_consistency import VoteSummary
+from .self_consistency import VoteSummary, record_vote
 
 __all__ = ["Vote"]
 
@@ -90,9 +90,7 @@ class Vote(Node):
             raise results[0]
         answers = [r.answer for r in done]
         vote = await asyncio.to_thread(majority_vote, answers, checker)
-        votes = [VoteSummary(answer=c.representative, votes=c.weight, samples=c.members) for c in vote.classes]
-        ctx.trace.add("vote", ctx.node_path, winner=vote.winner, confidence=vote.confidence,
-                      classes=[v.model_dump() for v in votes], abstained=vote.n_abstained)
+        votes = record_vote(ctx, vote)
         return self.Outputs(
             answer=vote.winner, confidence=vote.confidence, votes=votes, extracted=answers,
             samples=[r.model_dump(mode="json") for r in done], samples_used=len(done),

@@ -72,7 +72,8 @@ def test_solve_end_to_end_with_bad_lines_and_resume(tmp_path):
 
 
 @pytest.mark.embedded
-def test_kill_9_loses_at_most_in_flight_problems(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_interrupt_loses_at_most_in_flight_problems(tmp_path, sig):
     out = tmp_path / "out.jsonl"
     # Concurrency 1 makes problems finish one by one, so a kill lands between results.
     args = [sys.executable, "-m", "lemmaflow", "solve", "--input", str(EXAMPLES), "--out", str(out),
@@ -85,9 +86,13 @@ def test_kill_9_loses_at_most_in_flight_problems(tmp_path):
             if out.exists() and len(out.read_text().splitlines()) >= 2:
                 break
             time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, sig)
+        rc = proc.wait(timeout=60)
     finally:
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert rc == (130 if sig == signal.SIGINT else -9)
     before = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
     assert 2 <= len(before) < 8
     r = lemmaflow(*args[3:], "--concurrency", "4")
