@@ -28,8 +28,8 @@ import time
 from lemmaflow.sandboxes import Job, Limits, SandboxUnavailable, make_executor
 
 TRIVIAL = "print(1+1)"
-SYMPY = "import sympy as sp\nx = sp.Symbol('x')\nprint(sp.factor(x**4 - 1), sp.integrate(x * sp.exp(x), x))"
-COLD_SYMPY = "import sympy as sp; x = sp.Symbol('x'); print(sp.factor(x**4 - 1), sp.integrate(x * sp.exp(x), x))"
+SYMPY = "import sympy as sp\nx = sp.Symbol('x')\nprint(sp.factor(x**4 - 1), sp.solve(x**2 - 2, x))"
+COLD_SYMPY = "import sympy as sp; x = sp.Symbol('x'); print(sp.factor(x**4 - 1), sp.solve(x**2 - 2, x))"
 
 
 def pct(xs: list[float], q: float) -> float:

@@ -323,7 +323,7 @@ class Server:
         p.reaped = True
         return status, ru
 
-    def _supervise(self, p: _Proc, job: dict) -> dict:
+    def _supervise(self, p: _Proc, job: dict, t0: float, deadline: float) -> dict:
         lim = job["limits"]
         outc, errc = _Capture(lim["output_limit_bytes"]), _Capture(lim["output_limit_bytes"])
         streams = {p.out_r: outc, p.err_r: errc}
@@ -333,8 +333,6 @@ class Server:
         if p.pidfd is not None:
             poller.register(p.pidfd, select.POLLIN)
         poller.register(self.rfd, select.POLLHUP)  # the host leaving aborts everything
-        t0 = time.perf_counter()
-        deadline = time.monotonic() + job["timeout_s"]
         result: dict | None = None
         killed_by = None
         exited = False
@@ -462,11 +460,15 @@ class Server:
             "limits": job["limits"],
             "session": bool(sid),
         }
+        # The clock starts before the write: the spare often runs the whole job
+        # before the server gets the CPU back from this write.
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + job["timeout_s"]
         try:
             write_frame(p.job_w, frame)
         except OSError:
             pass  # the process is gone; supervision reports how it died
-        res = self._supervise(p, job)
+        res = self._supervise(p, job, t0, deadline)
         if sid:
             if res["dead"]:
                 self._drop_session(sid)

@@ -268,6 +268,18 @@ def _kill_container(container) -> None:
         pass
 
 
+def _rmtree_unmounting(path: Path) -> None:
+    """rm -rf a daemon data root; overlay mounts left behind are detached first."""
+    try:
+        with open("/proc/self/mounts") as f:
+            mounts = [line.split()[1] for line in f]
+    except OSError:
+        mounts = []
+    for m in sorted((m for m in mounts if m.startswith(str(path) + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 class PrivateDockerd:
     """A ``dockerd`` of our own: own data root, exec root and unix socket.
 
@@ -279,6 +291,8 @@ class PrivateDockerd:
 
     def __init__(self, root: Path | None = None, start_timeout_s: float = 60.0) -> None:
         self.root = root or _cache_dir() / "dockerd"
+        self._lock_fd: int | None = None
+        self._tmp_root: Path | None = None
         self.run_dir = Path(tempfile.mkdtemp(prefix="lemmaflow-dockerd-"))
         self.sock = self.run_dir / "docker.sock"
         self.url = f"unix://{self.sock}"
@@ -293,6 +307,18 @@ class PrivateDockerd:
         if os.geteuid() != 0:
             raise SandboxUnavailable("starting a private dockerd needs root")
         self.root.mkdir(parents=True, exist_ok=True)
+        # Two daemons must never share a data root (concurrent test runs): the
+        # second one gets a throw-away root and re-imports the (tiny) image.
+        import fcntl
+
+        fd = os.open(str(self.root) + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._lock_fd = fd
+        except BlockingIOError:
+            os.close(fd)
+            self._tmp_root = Path(tempfile.mkdtemp(prefix="lemmaflow-dockerd-data-"))
+            self.root = self._tmp_root
         exec_root = self.run_dir / "exec"
         argv = [
             dockerd, "--data-root", str(self.root), "--exec-root", str(exec_root),
@@ -339,6 +365,11 @@ class PrivateDockerd:
                 pass
         self.proc = None
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self._tmp_root is not None:
+            _rmtree_unmounting(self._tmp_root)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> PrivateDockerd:
         return self.start()

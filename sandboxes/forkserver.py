@@ -185,6 +185,11 @@ class SubprocessExecutor(PooledExecutor):
 
         return await asyncio.to_thread(self.run, job)
 
+    async def _in_thread(self, fn, *args):  # sessions of a subprocess executor
+        import asyncio
+
+        return await asyncio.to_thread(fn, *args)
+
     def map(self, jobs):  # type: ignore[override]
         from concurrent.futures import ThreadPoolExecutor
 

@@ -406,10 +406,14 @@ class PooledExecutor:
         return ExecResult.from_wire(reply, self.kind)
 
     async def arun(self, job: Job | str) -> ExecResult:
-        """``run`` without blocking the event loop."""
-        self._pool_or_start()
+        """``run`` without blocking the event loop (starting the pool included)."""
+        return await self._in_thread(self.run, job)
+
+    async def _in_thread(self, fn: Callable, *args: object):
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self.run, job)
+        if self._threads is None:  # start() takes seconds: not on the loop's thread
+            await loop.run_in_executor(None, self._pool_or_start)
+        return await loop.run_in_executor(self._threads, fn, *args)
 
     def map(self, jobs: Iterable[Job | str]) -> list[ExecResult]:
         """Run many jobs concurrently over the pool; results in input order."""

@@ -21,7 +21,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 from typing import TYPE_CHECKING
@@ -67,7 +66,9 @@ class Session:
 
     async def arun(self, job: Job | str) -> ExecResult:
         """``run`` without blocking the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(None, self.run, job)
+        # The executor's own thread pool: the loop's default one is small and a
+        # batch may hold many sessions at once.
+        return await self.executor._in_thread(self.run, job)
 
     def close(self) -> None:
         """Kill the interpreter (idempotent)."""
