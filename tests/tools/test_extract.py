@@ -209,3 +209,23 @@ def test_every_gold_survives_a_boxed_wrapper(gsm8k, math500) -> None:
         e = extract_answer(f"... so the answer is \\boxed{{{p.gold}}}.")
         assert e.method == "boxed" and not e.abstained, (p.id, e.reason)
         assert canonical_key(e.answer) == canonical_key(p.gold), (p.id, e.answer)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("So the answer is 12 books (total) - 8 books (taken away) = 12 - 8 = 4 books", "4"),
+        ("The answer is x = 5.", "5"),
+        ("The answer is (1, 2).", "(1, 2)"),
+        ("The answer is 2x + 3.", "2x + 3"),
+    ],
+)
+def test_answer_is_span_settles_on_one_value(text, expected):
+    r = extract_answer(text)
+    assert r.answer == expected and r.method == "answer_is"
+
+
+@pytest.mark.parametrize("text", ["the answer is 86 in binary (1011).", "The answer is 3 apples and 4 pears"])
+def test_answer_is_span_with_prose_and_several_numbers_abstains(text):
+    r = extract_answer(text)
+    assert r.answer is None and r.abstained and "ambiguous" in r.reason

@@ -156,6 +156,28 @@ def _trim_free_answer(ans: str) -> str:
     return ans[: end.start()] if end else ans
 
 
+_PROSE_WORD = re.compile(r"(?<![\\\w])[A-Za-z]{2,}\b")
+
+
+def _settle_span(ans: str) -> tuple[str | None, str | None]:
+    """Make a plain-text "the answer is ..." span one value, or say why it is not.
+
+    "12 books - 8 books = 14 books" ends in its value: keep what follows the last
+    "=". A span that still mixes words with two or more numbers ("86 in binary
+    (1011)", "3 apples and 4 pears") does not name one answer: abstain.
+    LaTeX spans are left to math-verify.
+    """
+    if "\\" in ans or "$" in ans:
+        return ans, None
+    if "=" in ans:
+        tail = ans.rsplit("=", 1)[1].strip()
+        if tail:
+            ans = tail
+    if len(_NUMBER.findall(ans)) >= 2 and _PROSE_WORD.search(ans):
+        return None, f"ambiguous answer span (words and several numbers): {ans[:80]!r}"
+    return ans, None
+
+
 def _plausible(answer: str) -> bool:
     """An answer has math in it, or is a few words ("Evelyn", "east", "(B)")."""
     return bool(_MATHY.search(answer)) or len(answer.split()) <= 3
@@ -194,7 +216,10 @@ def extract_answer(text: str | None) -> Extraction:
             rest = _trim_free_answer(text[m.end() :].split("\n", 1)[0])
             # "what the answer is going to be" is prose, not an answer: try earlier ones.
             if rest.strip(" *$") and _plausible(rest):
-                return _finish(rest, "answer_is")
+                settled, why = _settle_span(rest)
+                if settled is None:
+                    return _abstain("answer_is", why, rest)
+                return _finish(settled, "answer_is")
             if rest.strip(" *") and not rest.strip(" *$"):
                 return _abstain("answer_is", "empty answer", rest)
 
