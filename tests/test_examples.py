@@ -33,3 +33,21 @@ def test_solve_gsm8k_example_on_embedded_model(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "gsm8k-0: answer=" in r.stdout and "accuracy" in r.stdout
     assert len(out.read_text().splitlines()) == 2
+
+
+@pytest.mark.embedded
+def test_readme_python_snippet_runs(tmp_path):
+    """The README's Python API example, verbatim, on the real embedded model."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "runs").mkdir()
+    script = tmp_path / "snippet.py"
+    script.write_text(snippet)
+    r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    # vLLM logs to stdout too: find the snippet's own `print(result.status, ...)` line.
+    statuses = [ln.split()[0] for ln in r.stdout.splitlines() if ln.split()[:1] in (["ok"], ["budget_exhausted"])]
+    assert statuses, r.stdout[-2000:]
+    assert (tmp_path / "runs" / "trace.jsonl").exists()
