@@ -32,7 +32,6 @@ from typing import Any, Literal, Mapping
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, create_model
 
-from .backends.base import BackendError
 from .budget import BudgetExceeded
 from .context import RunContext
 from .node import Node
@@ -194,7 +193,7 @@ class Pipeline:
                 values.update(zip(generation, outs))
         except BudgetExceeded as e:
             return self._result("budget_exhausted", values, error=str(e), failed=e.node)
-        except (BackendError, Exception) as e:  # noqa: B014 - keep BackendError visible
+        except Exception as e:  # BackendError, node bugs, bad model output: the item fails, not the batch
             failed = getattr(e, "_lemmaflow_node", None)
             return self._result("error", values, error=f"{type(e).__name__}: {e}", failed=failed)
         return self._result("ok", values)
