@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--concurrency", type=int, default=256, help="problems in flight at once")
     s.add_argument("--max-samples", type=int, help="budget cap per problem: samples")
     s.add_argument("--max-total-tokens", type=int, help="budget cap per problem: prompt+completion tokens")
+    s.add_argument("--max-completion-tokens", type=int, help="budget cap per problem: completion tokens")
+    s.add_argument("--max-llm-calls", type=int, help="budget cap per problem: LLM calls")
     s.add_argument("--max-wall-s", type=float, help="budget cap per problem: seconds")
     s.add_argument("--sandbox", choices=["forkserver", "bwrap", "docker", "subprocess"], default="forkserver",
                    help="executor for pipelines that run model-written code (pot, tora, dotamath)")
@@ -188,7 +190,10 @@ def _solve(args) -> int:
     if not problems:
         console.print("[red]lemmaflow: no valid problems in the input[/red]")
         return 2
-    budget = Budget(max_samples=args.max_samples, max_total_tokens=args.max_total_tokens, max_wall_s=args.max_wall_s)
+    budget = Budget(
+        max_samples=args.max_samples, max_total_tokens=args.max_total_tokens, max_wall_s=args.max_wall_s,
+        max_completion_tokens=args.max_completion_tokens, max_llm_calls=args.max_llm_calls,
+    )
 
     from lemmaflow.agents.batch import BatchRunner
 

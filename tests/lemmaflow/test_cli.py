@@ -25,7 +25,8 @@ def test_help_explains_every_subcommand():
     for sub in ("solve", "setup-model", "pipelines"):
         assert sub in top.stdout
     solve = lemmaflow("solve", "--help")
-    for flag in ("--input", "--pipeline", "--n", "--backend", "--out", "--max-samples", "--trace"):
+    for flag in ("--input", "--pipeline", "--n", "--backend", "--out", "--max-samples", "--trace",
+                 "--max-completion-tokens", "--max-llm-calls", "--max-wall-s", "--sandbox"):
         assert flag in solve.stdout
     assert "resum" in solve.stdout.lower()
 
@@ -124,3 +125,15 @@ def test_tir_pipelines_end_to_end(tmp_path, pipeline):
     for e in events:
         if e["kind"] == "tool_call":
             assert "ok" in e["data"]
+
+
+@pytest.mark.embedded
+def test_budget_flags_cap_each_problem(tmp_path):
+    out = tmp_path / "out.jsonl"
+    r = lemmaflow("solve", "--input", str(EXAMPLES), "--limit", "2", "--out", str(out), "--pipeline", "sc",
+                  "--n", "4", "--max-tokens", "16", "--max-samples", "3", "--no-progress")
+    assert r.returncode == 0, r.stderr[-2000:]
+    for row in map(json.loads, out.read_text().splitlines()):
+        assert row["status"] == "ok"
+        assert row["outputs"]["samples_used"] == 3 and row["outputs"]["budget_limited"]
+        assert row["usage"]["total"]["samples"] == 3
