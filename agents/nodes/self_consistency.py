@@ -37,13 +37,24 @@ from ..budget import BudgetExceeded
 from ..node import Node
 from .prompts import PromptedSampling
 
-__all__ = ["SelfConsistency", "VoteSummary", "record_vote"]
+__all__ = ["SelfConsistency", "VoteSummary", "VotedAnswer", "record_vote"]
 
 
 class VoteSummary(BaseModel):
     answer: str
     votes: float
     samples: list[int]
+
+
+class VotedAnswer(BaseModel):
+    """Outputs every voting node shares."""
+
+    answer: str | None
+    confidence: float
+    votes: list[VoteSummary]
+    extracted: list[str | None]
+    samples_used: int
+    budget_limited: bool = False
 
 
 def record_vote(ctx, result) -> list[VoteSummary]:
@@ -70,15 +81,9 @@ class SelfConsistency(Node):
     class Inputs(BaseModel):
         question: str
 
-    class Outputs(BaseModel):
-        answer: str | None
-        confidence: float
-        votes: list[VoteSummary]
+    class Outputs(VotedAnswer):
         chains: list[str]
-        extracted: list[str | None]
-        samples_used: int
         stopped_early: bool = False
-        budget_limited: bool = False
 
     def _answer_of(self, comp) -> str | None:
         ext = extract_answer(comp.text)

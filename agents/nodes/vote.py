@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from ...tools.answers import majority_vote
 from ..budget import BudgetExceeded
 from ..node import Node, NodeConfig
-from .self_consistency import VoteSummary, record_vote
+from .self_consistency import VotedAnswer, record_vote
 
 __all__ = ["Vote"]
 
@@ -52,14 +52,8 @@ class Vote(Node):
     class Inputs(BaseModel):
         question: str
 
-    class Outputs(BaseModel):
-        answer: str | None
-        confidence: float
-        votes: list[VoteSummary]
-        extracted: list[str | None]
+    class Outputs(VotedAnswer):
         samples: list[dict[str, Any]]
-        samples_used: int
-        budget_limited: bool = False
 
     def __init__(self, config=None, *, inner: Node | None = None, **overrides):
         if inner is not None:
