@@ -30,7 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .normalize import canonical_key, is_ambiguous, normalize_answer
+from .normalize import brace_depths, canonical_key, is_ambiguous, normalize_answer
 
 __all__ = ["Extraction", "ExtractionMethod", "extract_answer", "find_boxed"]
 
@@ -82,21 +82,9 @@ def _read_group(text: str, start: int) -> tuple[str, int]:
 
     Escaped braces (``\\{``) and ``\\\\`` are skipped so ``\\boxed{\\{1,2\\}}`` works.
     """
-    depth = 0
-    i = start
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i], i + 1
-        i += 1
+    for i, depth in brace_depths(text, start):
+        if depth == 0:
+            return text[start + 1 : i], i + 1
     raise _Malformed
 
 

@@ -25,10 +25,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 __all__ = [
     "normalize_answer",
+    "brace_depths",
     "canonical_key",
     "as_number",
     "numbers_close",
@@ -186,22 +187,34 @@ def is_ambiguous(answer: str) -> bool:
     return bool(_AMBIGUOUS.search(answer))
 
 
-def braces_balanced(answer: str) -> bool:
-    """True if unescaped ``{``/``}`` pair up (``\\{`` and ``\\\\`` are skipped)."""
+def brace_depths(text: str, start: int = 0) -> Iterator[tuple[int, int]]:
+    """Yield ``(index, depth after it)`` for each unescaped ``{``/``}`` from ``start``.
+
+    A backslash escapes the next character, so ``\\{`` and ``\\\\`` never count.
+    """
     depth = 0
-    i = 0
-    while i < len(answer):
-        c = answer[i]
+    i = start
+    n = len(text)
+    while i < n:
+        c = text[i]
         if c == "\\":
             i += 2
             continue
         if c == "{":
             depth += 1
+            yield i, depth
         elif c == "}":
             depth -= 1
-            if depth < 0:
-                return False
+            yield i, depth
         i += 1
+
+
+def braces_balanced(answer: str) -> bool:
+    """True if unescaped ``{``/``}`` pair up (``\\{`` and ``\\\\`` are skipped)."""
+    depth = 0
+    for _, depth in brace_depths(answer):
+        if depth < 0:
+            return False
     return depth == 0
 
 
