@@ -41,6 +41,7 @@ __all__ = [
     "build_pipeline",
     "default_registry",
     "load_pipeline",
+    "read_spec",
 ]
 
 _TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str]}
@@ -127,8 +128,8 @@ def build_pipeline(spec: PipelineSpec | dict, registry: NodeRegistry | None = No
     return pipe
 
 
-def load_pipeline(path: str | Path, registry: NodeRegistry | None = None) -> Pipeline:
-    """Load a ``.yaml``/``.yml``/``.json`` spec file into a validated pipeline."""
+def read_spec(path: str | Path) -> dict:
+    """The raw mapping of a ``.yaml``/``.yml``/``.json`` spec file (not yet validated)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -140,6 +141,13 @@ def load_pipeline(path: str | Path, registry: NodeRegistry | None = None) -> Pip
         raise SpecError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from e
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a pipeline spec must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_pipeline(path: str | Path, registry: NodeRegistry | None = None) -> Pipeline:
+    """Load a ``.yaml``/``.yml``/``.json`` spec file into a validated pipeline."""
+    path = Path(path)
+    data = read_spec(path)
     try:
         return build_pipeline(data, registry)
     except (SpecError, PipelineError) as e:

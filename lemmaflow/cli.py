@@ -59,26 +59,16 @@ def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequenc
     ``overrides`` (from ``--n``, ``--temperature``, ``--max-tokens``) apply to every
     node whose config has that field; ``sets`` are ``node.field=value`` strings.
     """
-    import yaml
-
-    from lemmaflow.agents.spec import SpecError, build_pipeline
+    from lemmaflow.agents.spec import SpecError, build_pipeline, default_registry, read_spec
 
     if name_or_path in BUILTIN_PIPELINES:
-        text = resources.files("lemmaflow").joinpath(f"pipelines/{name_or_path}.yaml").read_text()
-        spec = yaml.safe_load(text)
+        with resources.as_file(resources.files("lemmaflow.pipelines").joinpath(f"{name_or_path}.yaml")) as path:
+            spec = read_spec(path)
     else:
         path = Path(name_or_path)
         if not path.exists():
             raise SpecError(f"no built-in pipeline {name_or_path!r} (built-ins: {', '.join(BUILTIN_PIPELINES)}) and no such file")
-        text = path.read_text(encoding="utf-8")
-        try:
-            spec = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except Exception as e:
-            raise SpecError(f"{path}: cannot parse: {e}") from e
-        if not isinstance(spec, dict):
-            raise SpecError(f"{path}: a pipeline spec must be a mapping")
-    from lemmaflow.agents.spec import default_registry
-
+        spec = read_spec(path)
     registry = default_registry()
     for node in spec.get("nodes", []):
         _apply_overrides(node, overrides, registry)
