@@ -122,7 +122,6 @@ def make_embedded_backend(
 ) -> VLLMBackend:
     """Start vLLM's CPU engine on the embedded model (~15 s, ~2.2 GiB RSS)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, int(kv_cache_gib))))
     model_dir = prepare_embedded_model(cache_dir)
     config = VLLMConfig(
         model=str(model_dir),
