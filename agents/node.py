@@ -57,10 +57,8 @@ class Node(ABC):
 
     def __init__(self, config: NodeConfig | dict | None = None, **overrides: Any):
         if isinstance(config, NodeConfig):
-            if overrides:
-                config = config.model_copy(update=overrides)
-                config = type(config).model_validate(config.model_dump())
-            self.config = config
+            # Rebuilt, not model_copy'd, so overrides are validated too.
+            self.config = type(config)(**{**config.model_dump(), **overrides}) if overrides else config
         else:
             self.config = self.Config(**{**(config or {}), **overrides})
 

@@ -100,6 +100,8 @@ class ToRA(Node):
         return block
 
     async def run(self, inputs: Inputs, ctx) -> Outputs:
+        from ...sandboxes import Job  # lazily, like every code-running node
+
         c = self.config
         executor = ctx.require_executor()
         base = ChatPrompt.user(inputs.question, system=c.system)
@@ -132,7 +134,7 @@ class ToRA(Node):
                 if len(executions) >= c.max_rounds:
                     finish = "max_rounds"
                     break
-                res = await session.arun(_job(code, c.timeout_s))
+                res = await session.arun(Job(code=code, timeout_s=c.timeout_s))
                 shown = format_output(res, max_chars=c.output_max_chars)
                 executions.append(Execution(
                     round=len(executions) + 1, code=code, output=shown, ok=res.ok, killed_by=res.killed_by,
@@ -167,9 +169,3 @@ class DotaMath(ToRA):
             "The code above failed. Explain the mistake in one sentence, then write a corrected "
             "```python block for the same sub-task."
         )
-
-
-def _job(code: str, timeout_s: float):
-    from ...sandboxes import Job
-
-    return Job(code=code, timeout_s=timeout_s)
