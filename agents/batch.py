@@ -136,6 +136,7 @@ class BatchRunner:
         trace_path: str | Path | None = None,
         executor=None,
         store=None,
+        models: dict[str, Any] | None = None,
         on_result: Callable[[ProblemResult, BatchSummary], None] | None = None,
     ):
         self.pipeline = pipeline
@@ -147,12 +148,16 @@ class BatchRunner:
         self.trace_path = Path(trace_path) if trace_path else None
         self.executor = executor
         self.store = store
+        self.models = dict(models or {})  # role -> backend/reward model, shared by all problems
         self.on_result = on_result
         self.spec = pipeline.to_spec()
         self.summary = BatchSummary()
 
     def key(self, problem: Problem) -> str:
-        return problem_key(problem, self.spec, self.backend.model_id)
+        model = self.backend.model_id
+        if self.models:  # other models change results too
+            model += "|" + ",".join(f"{r}={getattr(m, 'model_id', '?')}" for r, m in sorted(self.models.items()))
+        return problem_key(problem, self.spec, model)
 
     async def run(self, problems: Iterable[Problem]) -> BatchSummary:
         problems = list(problems)
@@ -192,7 +197,8 @@ class BatchRunner:
     async def _solve(self, key: str, problem: Problem) -> ProblemResult:
         s = self.summary
         ctx = RunContext.for_problem(
-            self.backend, problem.id, self.budget, checker=self.checker, executor=self.executor, store=self.store
+            self.backend, problem.id, self.budget, checker=self.checker, executor=self.executor, store=self.store,
+            models=self.models,
         )
         base = dict(
             key=key, id=problem.id, source=problem.source, question=problem.question, gold=problem.gold,

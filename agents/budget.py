@@ -81,6 +81,7 @@ class BudgetLedger:
         self.budget = budget or Budget()
         self.total = Usage()
         self.per_node: dict[str, Usage] = {}
+        self.per_model: dict[str, Usage] = {}  # by model role: generator, verifier, prm, ...
         self._clock = clock
         self._t0 = clock()
 
@@ -121,9 +122,15 @@ class BudgetLedger:
         return max(0, min(bounds)) if bounds else None
 
     def record(
-        self, node: str, prompt_tokens: int, completion_tokens: int, samples: int, calls: int = 1
+        self, node: str, prompt_tokens: int, completion_tokens: int, samples: int, calls: int = 1,
+        model: str = "generator",
     ) -> None:
-        for u in (self.total, self._node(node)):
+        """Add one call's usage to the total, the node and the model role.
+
+        Caps apply to the total over every model: a verifier's or reward
+        model's tokens are compute like the generator's.
+        """
+        for u in (self.total, self._node(node), self.per_model.setdefault(model, Usage())):
             u.prompt_tokens += prompt_tokens
             u.completion_tokens += completion_tokens
             u.samples += samples
@@ -145,4 +152,6 @@ class BudgetLedger:
         return {
             "total": total,
             "per_node": {k: {**v.model_dump(), "wall_s": round(v.wall_s, 4)} for k, v in self.per_node.items()},
+            "per_model": {k: {**v.model_dump(exclude={"wall_s"}), "total_tokens": v.total_tokens}
+                          for k, v in self.per_model.items()},
         }

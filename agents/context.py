@@ -5,28 +5,55 @@ the budget ledger, the trace, and optional services (answer checker, code
 executor, skill store). Nodes call :meth:`RunContext.generate` rather than the
 backend, so every call is budgeted and traced in one place.
 
+A run may use more than one model: ``models`` maps a role (``"verifier"``,
+``"prm"``, ...) to an LLM backend or a reward model. ``ctx.model(role)`` is a
+handle whose calls are budgeted and traced under that role; a role nobody
+configured falls back to the generator (``backend``), so a pipeline written for
+a separate verifier still runs with one model.
+
 Example::
 
     import asyncio
     from lemmaflow.agents import RunContext
     from lemmaflow.agents.backends import ScriptedLM, SamplingParams
 
-    ctx = RunContext(backend=ScriptedLM(["The answer is 4."]), problem_id="p1")
+    ctx = RunContext(backend=ScriptedLM(["The answer is 4."]), problem_id="p1",
+                     models={"verifier": ScriptedLM(["Correct."], model_id="judge")})
     gens = asyncio.run(ctx.generate(["2+2?"], SamplingParams(n=2)))
-    assert ctx.ledger.total.samples == 2
+    verdict = asyncio.run(ctx.model("verifier").generate(["Is 4 right?"], SamplingParams()))
+    assert ctx.ledger.total.samples == 3 and ctx.ledger.per_model["verifier"].samples == 1
+    assert ctx.model("critic").model_id == "scripted"   # not configured: the generator
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .backends.base import BackendError, Generation, LLMBackend, Prompt, SamplingParams, prompt_key
 from .budget import Budget, BudgetLedger
 from .trace import Trace
 
-__all__ = ["RunContext"]
+__all__ = ["GENERATOR", "ModelHandle", "RunContext"]
+
+GENERATOR = "generator"  # the role of ``RunContext.backend``
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """A named model bound to a run: calls go through the context's budget and trace."""
+
+    ctx: "RunContext"
+    role: str
+    backend: Any  # an LLMBackend, or a reward model (lemmaflow.agents.scorers)
+
+    @property
+    def model_id(self) -> str:
+        return getattr(self.backend, "model_id", type(self.backend).__name__)
+
+    async def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Generation]:
+        return await self.ctx.generate(prompts, params, model=self.role)
 
 
 @dataclass
@@ -39,6 +66,7 @@ class RunContext:
     checker: Any | None = None  # lemmaflow.tools.answers.AnswerChecker
     executor: Any | None = None  # lemmaflow.sandboxes executor, for code-running nodes
     store: Any | None = None  # persistent skill library, for library-growing nodes
+    models: Mapping[str, Any] = field(default_factory=dict)  # role -> LLMBackend or reward model
 
     def __post_init__(self) -> None:
         if self.trace is None:
@@ -51,6 +79,22 @@ class RunContext:
     def child(self, name: str) -> "RunContext":
         """The same run, attributed to a sub-node (``parent/child`` in ledger and trace)."""
         return replace(self, node_path=f"{self.node_path}/{name}" if self.node_path else name)
+
+    def model(self, role: str = GENERATOR) -> ModelHandle:
+        """The model playing ``role``; the generator when no model was configured for it."""
+        if role == GENERATOR or role not in self.models:
+            return ModelHandle(self, role, self.backend)
+        return ModelHandle(self, role, self.models[role])
+
+    def record_usage(
+        self, *, model: str, prompt_tokens: int = 0, completion_tokens: int = 0, samples: int = 0,
+        calls: int = 1, **trace_data: Any,
+    ) -> None:
+        """Record a non-generation model call (a reward model scoring steps) in ledger and trace."""
+        node = self.node_path or "root"
+        self.ledger.record(node, prompt_tokens, completion_tokens, samples, calls, model=model)
+        self.trace.add("model_call", node, model=model, prompt_tokens=prompt_tokens,
+                       completion_tokens=completion_tokens, **trace_data)
 
     def require_checker(self):
         if self.checker is None:
@@ -68,23 +112,28 @@ class RunContext:
             )
         return self.executor
 
-    async def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Generation]:
-        """Budget-check, call the backend, record usage and trace the call."""
+    async def generate(
+        self, prompts: Sequence[Prompt], params: SamplingParams, model: str = GENERATOR
+    ) -> list[Generation]:
+        """Budget-check, call the backend playing ``model``, record usage and trace the call."""
         node = self.node_path or "root"
+        backend = self.model(model).backend
         samples = len(prompts) * params.n
         self.ledger.check(node, samples=samples, max_completion_tokens=samples * params.max_tokens)
         start = time.monotonic()
         try:
-            gens = await self.backend.generate(list(prompts), params)
+            gens = await backend.generate(list(prompts), params)
         except BackendError as e:
-            self.trace.add("llm_error", node, error=str(e), n_prompts=len(prompts))
+            self.trace.add("llm_error", node, error=str(e), n_prompts=len(prompts), model=model)
             raise
         if len(gens) != len(prompts):
             raise BackendError(f"backend returned {len(gens)} generations for {len(prompts)} prompts")
         prompt_tokens = sum(g.prompt_tokens for g in gens)
         completion_tokens = sum(g.completion_tokens for g in gens)
-        self.ledger.record(node, prompt_tokens, completion_tokens, samples)
+        self.ledger.record(node, prompt_tokens, completion_tokens, samples, model=model)
         data: dict[str, Any] = dict(
+            model=model,
+            model_id=getattr(backend, "model_id", "?"),
             params=params.model_dump(),
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,

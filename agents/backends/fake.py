@@ -14,6 +14,11 @@ Example::
     gens = asyncio.run(lm.generate(["q"], SamplingParams(n=3)))
     assert [c.text for c in gens[0].completions] == [
         "The answer is 0.", "The answer is 1.", "The answer is 0."]
+
+    # A script item may be (text, logprob per token), for nodes that read log-probs.
+    lm = ScriptedLM([("sure thing", -0.25)])
+    c = asyncio.run(lm.generate(["q"], SamplingParams(logprobs=0)))[0].completions[0]
+    assert c.cumulative_logprob == -0.5 and [t.token for t in c.logprobs] == ["sure", "thing"]
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ import asyncio
 import itertools
 from typing import Callable, Sequence, Union
 
-from .base import BackendError, Completion, Generation, Prompt, SamplingParams, prompt_key
+from .base import BackendError, Completion, Generation, Prompt, SamplingParams, TokenLogprob, prompt_key
 
 __all__ = ["ScriptedLM", "FailingLM"]
 
-Script = Union[Sequence[str], Callable[[str, int], str]]
+# A script item is the completion text, or (text, log-probability of each of its tokens).
+ScriptItem = Union[str, tuple[str, float]]
+Script = Union[Sequence[ScriptItem], Callable[[str, int], ScriptItem]]
 
 
 def _count_tokens(text: str) -> int:
@@ -35,7 +42,10 @@ def _count_tokens(text: str) -> int:
 
 
 class ScriptedLM:
-    """Answers from a script: a list of strings (cycled) or ``f(prompt_text, i) -> str``.
+    """Answers from a script: a list of items (cycled) or ``f(prompt_text, i) -> item``.
+
+    An item is a string, or ``(text, logprob)`` giving every whitespace token
+    of ``text`` that log-probability when ``SamplingParams.logprobs`` is set.
 
     ``i`` counts completions per distinct prompt, so repeated sampling of the same
     prompt walks through a deterministic sequence. Stop strings are honoured the
@@ -52,7 +62,7 @@ class ScriptedLM:
         self._cycle = 0
         self.calls: list[tuple[list[str], SamplingParams]] = []
 
-    def _next(self, key: str) -> str:
+    def _next(self, key: str) -> ScriptItem:
         if callable(self._script):
             i = next(self._counters.setdefault(key, itertools.count()))
             return self._script(key, i)
@@ -63,7 +73,8 @@ class ScriptedLM:
         return text
 
     @staticmethod
-    def _apply_stop(text: str, params: SamplingParams) -> Completion:
+    def _apply_stop(item: ScriptItem, params: SamplingParams) -> Completion:
+        text, token_lp = (item, 0.0) if isinstance(item, str) else item
         cut, reason = len(text), None
         for s in params.stop:
             j = text.find(s)
@@ -76,9 +87,13 @@ class ScriptedLM:
         if len(text.split()) > params.max_tokens:
             text = " ".join(words[: params.max_tokens])
             finish, reason = "length", None
-        return Completion(
+        comp = Completion(
             text=text, completion_tokens=_count_tokens(text), finish_reason=finish, stop_reason=reason
         )
+        if params.logprobs is not None:
+            comp.logprobs = [TokenLogprob(token=w, logprob=token_lp) for w in text.split()]
+            comp.cumulative_logprob = token_lp * len(comp.logprobs)
+        return comp
 
     async def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Generation]:
         keys = [prompt_key(p) for p in prompts]

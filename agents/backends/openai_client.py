@@ -33,7 +33,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from .base import BackendError, ChatPrompt, Completion, Generation, Prompt, SamplingParams
+from .base import BackendError, ChatPrompt, Completion, Generation, Prompt, SamplingParams, TokenLogprob
 
 __all__ = ["OpenAIBackend", "OpenAIConfig"]
 
@@ -100,8 +100,14 @@ class OpenAIBackend:
             body["seed"] = params.seed
         if params.include_stop_str_in_output:
             body["include_stop_str_in_output"] = True
+        chat = isinstance(prompt, ChatPrompt)
+        if params.logprobs is not None:
+            if chat:  # chat API: a flag plus the number of alternatives
+                body.update(logprobs=True, top_logprobs=params.logprobs)
+            else:  # legacy completions API: the number of alternatives
+                body["logprobs"] = params.logprobs
         body.update(self.config.extra_body)
-        if isinstance(prompt, ChatPrompt):
+        if chat:
             msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
             if prompt.assistant_prefix:
                 msgs.append({"role": "assistant", "content": prompt.assistant_prefix})
@@ -144,10 +150,30 @@ class OpenAIBackend:
             raise BackendError(
                 f"{path} failed after {self.config.max_attempts} attempts: {last!r}"
             ) from last
-        return self._parse(data, chat=isinstance(prompt, ChatPrompt))
+        return self._parse(data, chat=isinstance(prompt, ChatPrompt), with_top=bool(params.logprobs))
 
     @staticmethod
-    def _parse(data: dict, chat: bool) -> Generation:
+    def _logprobs(raw: Any, chat: bool, with_top: bool) -> list[TokenLogprob] | None:
+        """Token log-probs from either API's ``choices[i].logprobs`` shape."""
+        if not raw:
+            return None
+        if chat:  # {"content": [{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}]}
+            return [
+                TokenLogprob(
+                    token=t["token"], logprob=float(t["logprob"]),
+                    top={a["token"]: float(a["logprob"]) for a in t.get("top_logprobs") or []} if with_top else None,
+                )
+                for t in raw.get("content") or []
+            ]
+        # completions: parallel lists "tokens", "token_logprobs", "top_logprobs" ([{token: logprob}])
+        tops = raw.get("top_logprobs") or [None] * len(raw["tokens"])
+        return [
+            TokenLogprob(token=tok, logprob=float(lp), top={k: float(v) for k, v in (top or {}).items()} if with_top else None)
+            for tok, lp, top in zip(raw["tokens"], raw["token_logprobs"], tops)
+        ]
+
+    @classmethod
+    def _parse(cls, data: dict, chat: bool, with_top: bool = False) -> Generation:
         try:
             choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
             usage = data.get("usage") or {}
@@ -155,21 +181,28 @@ class OpenAIBackend:
             for c in choices:
                 text = c["message"]["content"] if chat else c["text"]
                 reason = c.get("finish_reason")
+                lps = cls._logprobs(c.get("logprobs"), chat, with_top)
                 comps.append(
                     Completion(
                         text=text or "",
                         completion_tokens=0,
                         finish_reason=reason if reason in ("stop", "length", "abort") else None,
                         stop_reason=c.get("stop_reason") if isinstance(c.get("stop_reason"), str) else None,
+                        logprobs=lps,
+                        cumulative_logprob=sum(t.logprob for t in lps) if lps is not None else None,
                     )
                 )
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ValueError) as e:
             raise BackendError(f"malformed completion response: {str(data)[:300]}") from e
         # The API reports usage per request, not per choice: spread it evenly so
         # totals stay exact.
         total = int(usage.get("completion_tokens") or 0)
+        exact = comps and all(c.logprobs is not None for c in comps)  # one entry per token
         for i, comp in enumerate(comps):
-            comp.completion_tokens = total // len(comps) + (1 if i < total % len(comps) else 0)
+            if exact:
+                comp.completion_tokens = len(comp.logprobs)
+            else:
+                comp.completion_tokens = total // len(comps) + (1 if i < total % len(comps) else 0)
         return Generation(completions=comps, prompt_tokens=int(usage.get("prompt_tokens") or 0))
 
     async def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Generation]:

@@ -42,6 +42,7 @@ from .base import (
     Generation,
     Prompt,
     SamplingParams,
+    TokenLogprob,
 )
 
 __all__ = ["VLLMBackend", "VLLMConfig", "render_prompt"]
@@ -175,6 +176,7 @@ class VLLMBackend:
                 stop=list(params.stop) or None,
                 seed=params.seed,
                 include_stop_str_in_output=params.include_stop_str_in_output,
+                logprobs=params.logprobs,
             )
         except Exception as e:  # vLLM's own validation, e.g. n > 1 with greedy sampling
             raise BackendError(f"vLLM refused the sampling parameters {params.model_dump()}: {e}") from e
@@ -204,7 +206,8 @@ class VLLMBackend:
             # engine thread aborts those still running.)
             self._inbox.put(("abort", [r.req_id for r in reqs]))
             raise
-        return [self._convert(o) for o in outs]
+        with_top = bool(params.logprobs)
+        return [self._convert(o, with_top) for o in outs]
 
     async def aclose(self) -> None:
         self.close()
@@ -217,13 +220,15 @@ class VLLMBackend:
 
     # -- engine thread ------------------------------------------------------
     @staticmethod
-    def _convert(out) -> Generation:
+    def _convert(out, with_top: bool = False) -> Generation:
         comps = [
             Completion(
                 text=c.text,
                 completion_tokens=len(c.token_ids),
                 finish_reason=c.finish_reason if c.finish_reason in ("stop", "length", "abort") else None,
                 stop_reason=c.stop_reason if isinstance(c.stop_reason, str) else None,
+                logprobs=_token_logprobs(c, with_top),
+                cumulative_logprob=c.cumulative_logprob if c.logprobs is not None else None,
             )
             for c in out.outputs
         ]
@@ -309,6 +314,22 @@ class VLLMBackend:
                     break
                 if cmd == "add":
                     self._resolve(arg, error=err)
+
+
+def _token_logprobs(c, with_top: bool) -> list[TokenLogprob] | None:
+    """vLLM's per-position ``{token_id: Logprob}`` maps as a list of :class:`TokenLogprob`.
+
+    Each map holds the sampled token (``c.token_ids[i]``) plus, when k > 0 was
+    asked for, the k most likely tokens at that step.
+    """
+    if c.logprobs is None:
+        return None
+    out = []
+    for tok_id, step in zip(c.token_ids, c.logprobs):
+        chosen = step[tok_id]
+        top = {lp.decoded_token or str(t): lp.logprob for t, lp in step.items()} if with_top else None
+        out.append(TokenLogprob(token=chosen.decoded_token or "", logprob=chosen.logprob, top=top))
+    return out
 
 
 def _sampling_classes():

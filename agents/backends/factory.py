@@ -1,0 +1,93 @@
+"""Named models from specs: ``ModelSpec`` and the ``ROLE=KIND[:MODEL][@URL]`` CLI form.
+
+A run may use several models (a generator plus a verifier LLM, a process reward
+model, ...). Each is described by a :class:`ModelSpec` — in a pipeline spec's
+``models:`` section, or on the command line with ``--model-for`` — and built by
+:func:`make_model`. ``same`` reuses the generator instead of loading anything.
+
+Kinds:
+
+- ``embedded`` — SmolLM2-135M on vLLM's CPU build;
+- ``vllm`` — in-process vLLM on ``model``;
+- ``openai`` — an OpenAI-compatible server at ``base_url`` serving ``model``;
+- ``vllm_reward`` / ``http_reward`` — a process reward model on vLLM's pooling
+  runner, in-process or behind a server's pooling endpoint
+  (:mod:`lemmaflow.agents.scorers`);
+- ``same`` — the generator itself.
+
+Example::
+
+    from lemmaflow.agents.backends.factory import parse_model_arg
+
+    role, spec = parse_model_arg("verifier=openai:Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8001/v1")
+    assert role == "verifier" and spec.kind == "openai" and spec.base_url.endswith(":8001/v1")
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["ModelSpec", "make_model", "parse_model_arg"]
+
+ModelKind = Literal["embedded", "vllm", "openai", "vllm_reward", "http_reward", "same"]
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: ModelKind
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    seed: int = 0
+    options: dict[str, Any] = Field(default_factory=dict)  # passed to the backend's config
+
+
+def parse_model_arg(text: str) -> tuple[str, ModelSpec]:
+    """``ROLE=KIND[:MODEL][@BASE_URL]`` or ``ROLE={json ModelSpec}`` -> (role, spec)."""
+    role, sep, rest = text.partition("=")
+    role = role.strip()
+    if not sep or not role or not rest:
+        raise ValueError(f"--model-for expects ROLE=KIND[:MODEL][@URL], got {text!r}")
+    try:
+        if rest.lstrip().startswith("{"):
+            return role, ModelSpec.model_validate(json.loads(rest))
+        url = None
+        if "@" in rest:
+            rest, url = rest.split("@", 1)
+        kind, _, model = rest.partition(":")
+        return role, ModelSpec(kind=kind, model=model or None, base_url=url)
+    except (ValidationError, json.JSONDecodeError) as e:
+        raise ValueError(f"--model-for {text!r}: {e}") from e
+
+
+def make_model(spec: ModelSpec, generator: Any = None) -> Any:
+    """Build (and start) the backend or reward model a spec describes."""
+    if spec.kind == "same":
+        if generator is None:
+            raise ValueError("model kind 'same' needs the generator")
+        return generator
+    if spec.kind == "embedded":
+        from .embedded import make_embedded_backend
+
+        return make_embedded_backend(seed=spec.seed, **spec.options)
+    if spec.kind in ("vllm", "openai", "vllm_reward", "http_reward") and not spec.model:
+        raise ValueError(f"model kind {spec.kind!r} needs a model name or path")
+    if spec.kind == "vllm":
+        from .vllm_engine import VLLMBackend, VLLMConfig
+
+        return VLLMBackend(VLLMConfig(model=spec.model, seed=spec.seed, **spec.options))
+    if spec.kind == "openai":
+        from .openai_client import OpenAIBackend, OpenAIConfig
+
+        return OpenAIBackend(OpenAIConfig(model=spec.model, base_url=spec.base_url or "http://127.0.0.1:8000/v1",
+                                          api_key=spec.api_key, **spec.options))
+    if spec.kind == "vllm_reward":
+        from ..scorers.vllm_reward import VLLMRewardModel
+
+        return VLLMRewardModel.from_spec(spec)
+    from ..scorers.http_reward import HTTPRewardModel
+
+    return HTTPRewardModel.from_spec(spec)
