@@ -1,0 +1,26 @@
+"""Prover clients: Coq (warm coqtop pool, coqc fallback) and Lean 4 (REPL protocol).
+
+All share :class:`Prover`: ``check(ProofTask) -> ProofResult``.
+"""
+
+from .base import (
+    ProofResult,
+    ProofStatus,
+    ProofTask,
+    Prover,
+    ProverError,
+    ProverMessage,
+    ProverUnavailable,
+    acheck_many,
+)
+
+__all__ = [
+    "ProofResult",
+    "ProofStatus",
+    "ProofTask",
+    "Prover",
+    "ProverError",
+    "ProverMessage",
+    "ProverUnavailable",
+    "acheck_many",
+]
