@@ -24,67 +24,26 @@ import asyncio
 from typing import Any, Sequence
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
-from tenacity import (
-    AsyncRetrying,
-    RetryError,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
+from pydantic import Field
 
 from .base import BackendError, ChatPrompt, Completion, Generation, Prompt, SamplingParams, TokenLogprob
+from .http_json import HTTPSettings, JSONClient
 
 __all__ = ["OpenAIBackend", "OpenAIConfig"]
 
 
-class OpenAIConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    base_url: str = "http://127.0.0.1:8000/v1"
+class OpenAIConfig(HTTPSettings):
+    """Server, model and retry policy (the fields of :class:`HTTPSettings`)."""
+
     model: str
-    api_key: str | None = None
-    max_concurrency: int = Field(64, ge=1)
-    timeout_s: float = Field(600.0, gt=0)
-    connect_timeout_s: float = Field(10.0, gt=0)
-    max_attempts: int = Field(5, ge=1)
-    backoff_initial_s: float = Field(0.5, ge=0)
-    backoff_max_s: float = Field(30.0, ge=0)
     extra_body: dict[str, Any] = Field(default_factory=dict)
-
-
-class _Retryable(Exception):
-    """A status or transport error worth retrying."""
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (_Retryable, httpx.TransportError))
 
 
 class OpenAIBackend:
     def __init__(self, config: OpenAIConfig, *, transport: httpx.AsyncBaseTransport | None = None):
         self.config = config
         self.model_id = config.model
-        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        self._client_kwargs = dict(
-            base_url=config.base_url.rstrip("/"),
-            headers=headers,
-            timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
-            transport=transport,
-            limits=httpx.Limits(max_connections=config.max_concurrency),
-        )
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop = None
-        self._sem: asyncio.Semaphore | None = None
-
-    def _ensure_client(self) -> httpx.AsyncClient:
-        # Clients and semaphores are bound to an event loop; recreate them if the
-        # backend is reused under a new asyncio.run().
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client = httpx.AsyncClient(**self._client_kwargs)
-            self._client_loop = loop
-            self._sem = asyncio.Semaphore(self.config.max_concurrency)
-        return self._client
+        self._http = JSONClient(config, transport=transport, error=BackendError)
 
     def _body(self, prompt: Prompt, params: SamplingParams) -> tuple[str, dict]:
         body: dict[str, Any] = {
@@ -117,39 +76,9 @@ class OpenAIBackend:
         body["prompt"] = prompt
         return "/completions", body
 
-    async def _post(self, path: str, body: dict) -> dict:
-        client = self._ensure_client()
-        assert self._sem is not None
-        async with self._sem:
-            resp = await client.post(path, json=body)
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise _Retryable(f"HTTP {resp.status_code}: {resp.text[:200]}")
-        if resp.status_code >= 400:
-            raise BackendError(f"HTTP {resp.status_code} from {path}: {resp.text[:500]}")
-        try:
-            return resp.json()
-        except ValueError as e:
-            raise BackendError(f"non-JSON response from {path}: {resp.text[:200]!r}") from e
-
     async def _one(self, prompt: Prompt, params: SamplingParams) -> Generation:
         path, body = self._body(prompt, params)
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
-            stop=stop_after_attempt(self.config.max_attempts),
-            wait=wait_exponential(
-                multiplier=self.config.backoff_initial_s, max=self.config.backoff_max_s
-            ),
-            reraise=False,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    data = await self._post(path, body)
-        except RetryError as e:
-            last = e.last_attempt.exception()
-            raise BackendError(
-                f"{path} failed after {self.config.max_attempts} attempts: {last!r}"
-            ) from last
+        data = await self._http.post(path, body)
         return self._parse(data, chat=isinstance(prompt, ChatPrompt), with_top=bool(params.logprobs))
 
     @staticmethod
@@ -209,6 +138,4 @@ class OpenAIBackend:
         return list(await asyncio.gather(*(self._one(p, params) for p in prompts)))
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.aclose()
