@@ -1,7 +1,9 @@
 """Scorers for verification, weighted voting and search: one interface, several sources.
 
 - :class:`RewardModelScorer` (``reward_model``) over a served reward model:
-  in-process vLLM pooling, an HTTP pooling endpoint, or :class:`ScriptedRewardModel`.
+  in-process vLLM pooling (:class:`VLLMRewardModel`), an HTTP pooling endpoint
+  (:class:`HTTPRewardModel`), or :class:`ScriptedRewardModel`; both served kinds
+  render (question, steps) pairs by one :class:`StepFormat`.
 - :class:`ScriptedScorer` for tests (not spec-buildable: it holds a Python function).
 """
 
@@ -20,7 +22,10 @@ from .base import (
     default_scorer_registry,
 )
 from .fake import ScriptedRewardModel, ScriptedScorer
+from .http_reward import HTTPRewardConfig, HTTPRewardModel
+from .prm_format import StepFormat
 from .reward_model import RewardModelScorer
+from .vllm_reward import VLLMRewardConfig, VLLMRewardModel, make_embedded_reward_model
 
 # Scorers a spec can name by `type`.
 BUILTIN_SCORERS = [RewardModelScorer]
@@ -28,6 +33,8 @@ BUILTIN_SCORERS = [RewardModelScorer]
 __all__ = [
     "Aggregate",
     "BUILTIN_SCORERS",
+    "HTTPRewardConfig",
+    "HTTPRewardModel",
     "RewardModel",
     "RewardModelScorer",
     "RewardOutput",
@@ -37,9 +44,13 @@ __all__ = [
     "ScorerRegistry",
     "ScriptedRewardModel",
     "ScriptedScorer",
+    "StepFormat",
     "StepScoreRequest",
     "StepScores",
+    "VLLMRewardConfig",
+    "VLLMRewardModel",
     "aggregate_scores",
     "build_scorer",
     "default_scorer_registry",
+    "make_embedded_reward_model",
 ]

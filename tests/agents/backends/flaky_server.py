@@ -14,9 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Script:
-    """``actions`` is consumed one per request: an int status, "hang", "garbage", or "ok"."""
+    """``actions`` is consumed one per request: an int status, "hang", "garbage", or "ok".
 
-    def __init__(self, actions, default="ok", hang_s=3.0):
+    ``respond(path, body) -> dict`` builds the "ok" reply (default: a completion).
+    """
+
+    def __init__(self, actions, default="ok", hang_s=3.0, respond=None):
+        self.respond = respond
         self.actions = list(actions)
         self.default = default
         self.hang_s = hang_s
@@ -37,6 +41,10 @@ def _completion(body: dict) -> dict:
         for i in range(n)
     ]
     return {"choices": choices, "usage": {"prompt_tokens": 11, "completion_tokens": 7 * n}}
+
+
+def _completion_for(path: str, body: dict) -> dict:
+    return _completion(body)
 
 
 @contextmanager
@@ -60,7 +68,7 @@ def serve(script: Script):
                 payload = b"<html>not json"
                 self.send_response(200)
             else:
-                payload = json.dumps(_completion(body)).encode()
+                payload = json.dumps((script.respond or _completion_for)(self.path, body)).encode()
                 self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
