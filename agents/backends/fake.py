@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from typing import Callable, Sequence, Union
 
 from .base import BackendError, Completion, Generation, Prompt, SamplingParams, TokenLogprob, prompt_key
@@ -83,9 +84,11 @@ class ScriptedLM:
         finish = "stop"
         if reason is not None:
             text = text[: cut + (len(reason) if params.include_stop_str_in_output else 0)]
-        words = text.split(" ")
         if len(text.split()) > params.max_tokens:
-            text = " ".join(words[: params.max_tokens])
+            # Keep the first max_tokens whitespace tokens with their own separators
+            # (newlines too), so the count matches completion_tokens.
+            m = re.match(r"\s*(?:\S+\s+){%d}" % params.max_tokens, text)
+            text = m.group(0).rstrip() if m else text
             finish, reason = "length", None
         comp = Completion(
             text=text, completion_tokens=_count_tokens(text), finish_reason=finish, stop_reason=reason
