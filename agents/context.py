@@ -118,6 +118,10 @@ class RunContext:
         """Budget-check, call the backend playing ``model``, record usage and trace the call."""
         node = self.node_path or "root"
         backend = self.model(model).backend
+        if not callable(getattr(backend, "generate", None)):
+            raise BackendError(
+                f"model {model!r} ({type(backend).__name__}) cannot generate text: it is not an LLM backend"
+            )
         samples = len(prompts) * params.n
         self.ledger.check(node, samples=samples, max_completion_tokens=samples * params.max_tokens)
         start = time.monotonic()
