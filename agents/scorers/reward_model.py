@@ -39,7 +39,7 @@ class RewardModelScorer(Scorer):
         outs = await rm.score_steps(list(requests))
         if len(outs) != len(requests):
             raise ScorerError(f"reward model {rm.model_id!r} returned {len(outs)} outputs for {len(requests)} requests")
-        ctx.record_usage(model=role, prompt_tokens=sum(o.prompt_tokens for o in outs),
+        ctx.record_usage(model=role, model_id=rm.model_id, prompt_tokens=sum(o.prompt_tokens for o in outs),
                          n_requests=len(requests), latency_s=round(time.monotonic() - start, 4))
         result = []
         for req, out in zip(requests, outs):
