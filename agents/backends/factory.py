@@ -28,11 +28,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = ["ModelSpec", "make_model", "parse_model_arg"]
 
 ModelKind = Literal["embedded", "vllm", "openai", "vllm_reward", "http_reward", "same"]
+_NEEDS_MODEL = ("vllm", "openai", "vllm_reward", "http_reward")
 
 
 class ModelSpec(BaseModel):
@@ -43,6 +44,13 @@ class ModelSpec(BaseModel):
     api_key: str | None = None
     seed: int = 0
     options: dict[str, Any] = Field(default_factory=dict)  # passed to the backend's config
+
+    @model_validator(mode="after")
+    def _needs_model(self) -> "ModelSpec":
+        # Fail when the spec is read, not after the generator has loaded.
+        if self.kind in _NEEDS_MODEL and not self.model:
+            raise ValueError(f"model kind {self.kind!r} needs a model name or path (KIND:MODEL)")
+        return self
 
 
 def parse_model_arg(text: str) -> tuple[str, ModelSpec]:
@@ -73,8 +81,6 @@ def make_model(spec: ModelSpec, generator: Any = None) -> Any:
         from .embedded import make_embedded_backend
 
         return make_embedded_backend(seed=spec.seed, **spec.options)
-    if spec.kind in ("vllm", "openai", "vllm_reward", "http_reward") and not spec.model:
-        raise ValueError(f"model kind {spec.kind!r} needs a model name or path")
     if spec.kind == "vllm":
         from .vllm_engine import VLLMBackend, VLLMConfig
 

@@ -99,3 +99,53 @@ def test_traces_are_appended(tmp_path, checker):
     rows = [json.loads(x) for x in trace.read_text().splitlines()]
     assert {r["problem_id"] for r in rows} == {"p0", "p1"}
     assert sum(r["kind"] == "vote" for r in rows) == 2
+
+
+def test_named_models_change_the_result_key(tmp_path, checker):
+    from lemmaflow.agents.scorers import ScriptedRewardModel
+
+    out = tmp_path / "r.jsonl"
+    asyncio.run(runner(doubling_lm(), out, checker).run(problems(2)))
+    prm = ScriptedRewardModel(lambda q, s: [1.0] * len(s), model_id="prm-a")
+    r = runner(doubling_lm(), out, checker, models={"prm": prm})
+    assert asyncio.run(r.run(problems(2))).skipped == 0  # a run with a reward model is a different result
+    assert asyncio.run(runner(doubling_lm(), out, checker, models={"prm": prm}).run(problems(2))).skipped == 2
+    other = ScriptedRewardModel(lambda q, s: [1.0] * len(s), model_id="prm-b")
+    assert asyncio.run(runner(doubling_lm(), out, checker, models={"prm": other}).run(problems(2))).skipped == 0
+    base = runner(doubling_lm(), out, checker)
+    assert base.key(problems(1)[0]) != r.key(problems(1)[0]) and "prm=prm-a" not in base.key(problems(1)[0])
+
+
+def test_named_models_reach_every_problem_context(tmp_path, checker):
+    from pydantic import BaseModel
+
+    from lemmaflow.agents import Pipeline
+    from lemmaflow.agents.backends import SamplingParams
+    from lemmaflow.agents.node import Node
+
+    seen = []
+
+    class UsesVerifier(Node):
+        kind = "uses_verifier"
+
+        class Inputs(BaseModel):
+            question: str
+
+        class Outputs(BaseModel):
+            answer: str | None = None
+
+        async def run(self, inputs, ctx):
+            seen.append(ctx.model("verifier").model_id)
+            await ctx.model("verifier").generate([inputs.question], SamplingParams())
+            return self.Outputs(answer="0")
+
+    pipe = Pipeline(inputs={"question": str}, name="v")
+    pipe.add("v", UsesVerifier())
+    pipe.connect("input.question", "v.question")
+    pipe.set_output("v")
+    judge = ScriptedLM(["ok"], model_id="judge")
+    out = tmp_path / "r.jsonl"
+    asyncio.run(BatchRunner(pipe, doubling_lm(), checker, out_path=out, models={"verifier": judge}).run(problems(3)))
+    rows = list(load_results(out).values())
+    assert seen == ["judge"] * 3 and len(judge.calls) == 3
+    assert all(r["usage"]["per_model"]["verifier"]["samples"] == 1 for r in rows)

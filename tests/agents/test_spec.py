@@ -67,3 +67,46 @@ def test_shipped_pipelines_load():
         assert node.config.max_tokens == 64
         if hasattr(node.config, "n"):
             assert node.config.n == 5
+
+
+MODELS = GOOD + """
+models:
+  verifier: {kind: openai, model: Qwen/Qwen2.5-7B-Instruct, base_url: "http://127.0.0.1:8001/v1"}
+  prm: {kind: vllm_reward, model: /models/Qwen2.5-Math-PRM-7B, options: {max_model_len: 2048}}
+  critic: {kind: same}
+"""
+
+
+def test_models_section_builds_specs_and_round_trips(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text(MODELS)
+    pipe = load_pipeline(f)
+    specs = pipe.model_specs
+    assert sorted(specs) == ["critic", "prm", "verifier"]
+    assert specs["verifier"].kind == "openai" and specs["verifier"].base_url.endswith(":8001/v1")
+    assert specs["prm"].options == {"max_model_len": 2048} and specs["critic"].kind == "same"
+    j = tmp_path / "p.json"
+    j.write_text(json.dumps(pipe.to_spec()))
+    again = load_pipeline(j)
+    assert again.model_specs == specs and again.to_spec() == pipe.to_spec()
+
+
+def test_no_models_section_keeps_the_spec_unchanged(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text(GOOD)
+    assert "models" not in load_pipeline(f).to_spec()  # so existing result keys stay valid
+
+
+@pytest.mark.parametrize(
+    "models, match",
+    [
+        ("{verifier: {kind: gpt4}}", r"(?s)invalid pipeline spec.*models\.verifier\.kind.*'embedded', 'vllm', 'openai'"),
+        ("{verifier: {kind: openai}}", "model kind 'openai' needs a model name"),
+        ("{prm: {kind: vllm_reward, model: m, temperature: 1}}", r"(?s)models\.prm\.temperature.*Extra inputs"),
+    ],
+)
+def test_bad_models_section_is_a_spec_error(tmp_path, models, match):
+    f = tmp_path / "bad.yaml"
+    f.write_text(GOOD + f"models: {models}\n")
+    with pytest.raises(SpecError, match=match):
+        load_pipeline(f)
