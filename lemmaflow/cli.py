@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["main", "build_parser", "build_models", "make_generator", "resolve_pipeline"]
+__all__ = ["main", "build_parser", "build_models", "make_generator", "model_specs", "resolve_pipeline"]
 
 # Subcommands that live in their own modules (one concept per module). Each
 # module has ``add_parser(subparsers)``, which registers its parser with
@@ -156,21 +156,47 @@ def add_model_for_argument(parser) -> None:
     )
 
 
-def build_models(pipeline, model_args: Sequence[str], generator) -> dict[str, Any]:
-    """Named models for a run: the spec's ``models:`` section, overridden by ``--model-for``."""
-    from lemmaflow.agents.backends.factory import make_model, parse_model_arg
+def model_specs(pipeline, model_args: Sequence[str]) -> dict[str, Any]:
+    """Role -> ModelSpec: the spec's ``models:`` section, overridden by ``--model-for`` (ValueError if bad)."""
+    from lemmaflow.agents.backends.factory import parse_model_arg
+    from lemmaflow.agents.context import GENERATOR
 
     specs = dict(pipeline.model_specs)
     for arg in model_args:
         role, spec = parse_model_arg(arg)
         specs[role] = spec
-    return {role: make_model(spec, generator=generator) for role, spec in specs.items()}
+    if GENERATOR in specs:
+        raise ValueError(f"role {GENERATOR!r} is the generator itself: set it with --backend/--model/--base-url")
+    return specs
+
+
+def build_models(pipeline, model_args: Sequence[str], generator) -> dict[str, Any]:
+    """Named models for a run: the spec's ``models:`` section, overridden by ``--model-for``.
+
+    If one cannot be built, those already built are closed before the error propagates.
+    """
+    from lemmaflow.agents.backends.factory import make_model
+
+    models: dict[str, Any] = {}
+    try:
+        for role, spec in model_specs(pipeline, model_args).items():
+            models[role] = make_model(spec, generator=generator)
+    except BaseException:
+        close_models(models, generator)
+        raise
+    return models
 
 
 def close_models(models: dict[str, Any], generator) -> None:
     for m in models.values():
         if m is not generator and hasattr(m, "close"):
             m.close()
+
+
+def _close_backend(backend) -> None:
+    close = getattr(backend, "close", None)
+    if close:
+        close()
 
 
 def make_generator(args):
@@ -228,11 +254,17 @@ def _solve(args) -> int:
 
     from lemmaflow.agents.batch import BatchRunner
 
+    try:  # before loading anything: a typo should not cost an engine start
+        model_specs(pipeline, args.model_for)
+    except ValueError as e:
+        console.print(f"[red]lemmaflow: bad --model-for / models:[/red] {e}")
+        return 2
     console.print(f"loading backend [bold]{args.backend}[/bold] ...")
     backend = _make_backend(args)
     try:
         models = build_models(pipeline, args.model_for, backend)
-    except ValueError as e:
+    except (ValueError, RuntimeError) as e:  # bad options, a model that cannot start
+        _close_backend(backend)
         console.print(f"[red]lemmaflow: bad --model-for / models:[/red] {e}")
         return 2
     executor = None
@@ -243,6 +275,8 @@ def _solve(args) -> int:
             executor = make_executor(args.sandbox)
             executor.start()
         except SandboxUnavailable as e:
+            close_models(models, backend)
+            _close_backend(backend)
             console.print(f"[red]lemmaflow: sandbox {args.sandbox!r} unavailable:[/red] {e}")
             return 2
     reporter = ProgressReporter(console, total=len(problems), enabled=not args.no_progress)
