@@ -132,3 +132,85 @@ def test_batch_goes_on_when_one_item_fails_for_good(tmp_path, checker):
     rows = load_results(tmp_path / "r.jsonl").values()
     assert sorted(r["status"] for r in rows) == ["error", "ok", "ok"]
     assert "failed after 4 attempts" in next(r["error"] for r in rows if r["status"] == "error")
+
+
+# -- log-probabilities: request bodies and both APIs' response shapes (httpx.MockTransport) --
+
+
+def _mock(reply):
+    import json as _json
+
+    import httpx
+
+    seen = []
+
+    def handler(request):
+        seen.append((request.url.path, _json.loads(request.content)))
+        return httpx.Response(200, json=reply(request.url.path))
+
+    return httpx.MockTransport(handler), seen
+
+
+COMPLETION_LP = {
+    "choices": [{"index": 0, "text": " 4.", "finish_reason": "stop",
+                 "logprobs": {"tokens": [" 4", "."], "token_logprobs": [-0.25, -0.5],
+                              "top_logprobs": [{" 4": -0.25, " 5": -2.0}, {".": -0.5, "!": -1.5}]}}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+}
+CHAT_LP = {
+    "choices": [
+        {"index": 1, "message": {"role": "assistant", "content": "No"}, "finish_reason": "stop",
+         "logprobs": {"content": [{"token": "No", "logprob": -1.0, "top_logprobs": [
+             {"token": "No", "logprob": -1.0}, {"token": "Yes", "logprob": -0.5}]}]}},
+        {"index": 0, "message": {"role": "assistant", "content": "Yes sir"}, "finish_reason": "length",
+         "logprobs": {"content": [
+             {"token": "Yes", "logprob": -0.5, "top_logprobs": [{"token": "Yes", "logprob": -0.5}]},
+             {"token": " sir", "logprob": -3.0, "top_logprobs": [{"token": " sir", "logprob": -3.0}]}]}},
+    ],
+    "usage": {"prompt_tokens": 9, "completion_tokens": 7},  # deliberately not 3: per-token entries win
+}
+
+
+def gen_mock(reply, prompts, **params):
+    transport, seen = _mock(reply)
+    b = OpenAIBackend(OpenAIConfig(base_url="http://mock/v1", model="m"), transport=transport)
+    return gen(b, prompts, **params), seen
+
+
+def test_completions_logprobs_request_and_parse():
+    [g], seen = gen_mock(lambda p: COMPLETION_LP, ["2+2="], logprobs=2)
+    assert seen[0][0] == "/v1/completions" and seen[0][1]["logprobs"] == 2 and "top_logprobs" not in seen[0][1]
+    c = g.completions[0]
+    assert [(t.token, t.logprob) for t in c.logprobs] == [(" 4", -0.25), (".", -0.5)]
+    assert c.logprobs[0].top == {" 4": -0.25, " 5": -2.0} and c.cumulative_logprob == -0.75
+    assert c.completion_tokens == 2 and c.mean_logprob == -0.375
+
+
+def test_chat_logprobs_request_and_parse_in_choice_order():
+    [g], seen = gen_mock(lambda p: CHAT_LP, [ChatPrompt.user("Yes?")], n=2, logprobs=1)
+    assert seen[0][0] == "/v1/chat/completions"
+    assert seen[0][1]["logprobs"] is True and seen[0][1]["top_logprobs"] == 1
+    first, second = g.completions
+    assert first.text == "Yes sir" and [t.token for t in first.logprobs] == ["Yes", " sir"]
+    assert first.cumulative_logprob == -3.5 and second.logprobs[0].top == {"No": -1.0, "Yes": -0.5}
+    assert [c.completion_tokens for c in g.completions] == [2, 1]  # exact, from the per-token entries
+
+
+def test_logprobs_zero_keeps_no_alternatives_and_none_asks_for_nothing():
+    [g], seen = gen_mock(lambda p: CHAT_LP, [ChatPrompt.user("Yes?")], logprobs=0)
+    assert seen[0][1]["top_logprobs"] == 0
+    assert all(t.top is None for c in g.completions for t in c.logprobs)
+    plain = {"choices": [{"index": 0, "text": "4", "finish_reason": "stop"}], "usage": {"completion_tokens": 1}}
+    [g], seen = gen_mock(lambda p: plain, ["2+2="])
+    assert "logprobs" not in seen[0][1] and g.completions[0].logprobs is None
+    assert g.completions[0].cumulative_logprob is None and g.completions[0].mean_logprob is None
+
+
+@pytest.mark.parametrize("bad", [
+    {"tokens": [" 4"]},  # token_logprobs missing
+    {"tokens": [" 4"], "token_logprobs": ["high"]},
+])
+def test_malformed_logprobs_are_a_clear_error(bad):
+    reply = {"choices": [{"index": 0, "text": " 4", "logprobs": bad}], "usage": {}}
+    with pytest.raises(BackendError, match="malformed completion response"):
+        gen_mock(lambda p: reply, ["2+2="], logprobs=0)

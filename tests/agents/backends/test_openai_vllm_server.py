@@ -87,3 +87,22 @@ def test_sc_pipeline_over_real_server(server, checker):
 
     res = asyncio.run(go())
     assert res.status == "ok" and len(res.outputs["chains"]) == 3
+
+
+def test_logprobs_through_completions_and_chat(server):
+    b = OpenAIBackend(OpenAIConfig(base_url=server, model="smollm2"))
+
+    async def go():
+        try:
+            return await b.generate(["1, 2, 3, 4,", ChatPrompt.user("Count to five.")],
+                                    SamplingParams(max_tokens=6, temperature=0.0, logprobs=2))
+        finally:
+            await b.aclose()
+
+    for g in asyncio.run(go()):
+        c = g.completions[0]
+        assert len(c.logprobs) == c.completion_tokens >= 1
+        assert c.cumulative_logprob == pytest.approx(sum(t.logprob for t in c.logprobs))
+        for t in c.logprobs:
+            assert t.logprob <= 0 and 1 <= len(t.top) <= 3
+            assert t.logprob == pytest.approx(max(t.top.values()), abs=1e-4)  # greedy: the most likely token

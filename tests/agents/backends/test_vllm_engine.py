@@ -108,3 +108,32 @@ def test_cancelled_requests_are_aborted_and_engine_keeps_serving(engine):
     out = asyncio.run(go())
     assert out[0].completions[0].completion_tokens >= 1
     assert not engine._pending  # the aborted request left no engine slot behind
+
+
+def test_logprobs_of_the_sampled_tokens(engine):
+    async def go():
+        off = await engine.generate(["The capital of France is"], SamplingParams(n=1, max_tokens=6, temperature=0.0))
+        on = await engine.generate(["The capital of France is"], SamplingParams(n=2, max_tokens=8, logprobs=0))
+        return off[0], on[0]
+
+    off, on = asyncio.run(go())
+    assert off.completions[0].logprobs is None and off.completions[0].cumulative_logprob is None
+    for c in on.completions:
+        assert len(c.logprobs) == c.completion_tokens >= 1  # one entry per generated token
+        assert all(t.logprob <= 0 and t.top is None for t in c.logprobs)
+        assert c.cumulative_logprob == pytest.approx(sum(t.logprob for t in c.logprobs), abs=1e-3)
+        # The entries are the completion's tokens (plus the end-of-sequence token, which is not in the text).
+        assert "".join(t.token for t in c.logprobs).startswith(c.text)
+        assert c.mean_logprob == pytest.approx(c.cumulative_logprob / c.completion_tokens)
+
+
+def test_logprobs_with_alternatives_greedy(engine):
+    [g] = asyncio.run(engine.generate(["1, 2, 3, 4,"], SamplingParams(max_tokens=6, temperature=0.0, logprobs=2)))
+    c = g.completions[0]
+    assert len(c.logprobs) == c.completion_tokens
+    for t in c.logprobs:
+        assert 2 <= len(t.top) <= 3  # the 2 most likely, plus the sampled one if it is not among them
+        assert t.top[t.token] == pytest.approx(t.logprob)
+        # Greedy: the sampled token is the most likely one.
+        assert t.logprob == pytest.approx(max(t.top.values()), abs=1e-4)
+    assert c.cumulative_logprob == pytest.approx(sum(t.logprob for t in c.logprobs), abs=1e-3)
