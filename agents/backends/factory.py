@@ -12,7 +12,9 @@ Kinds:
 - ``openai`` — an OpenAI-compatible server at ``base_url`` serving ``model``;
 - ``vllm_reward`` / ``http_reward`` — a process reward model on vLLM's pooling
   runner, in-process or behind a server's pooling endpoint
-  (:mod:`lemmaflow.agents.scorers`);
+  (:mod:`lemmaflow.agents.scorers`); ``vllm_reward:embedded`` is the embedded
+  SmolLM2 as a stand-in PRM (CPU, meaningless scores); an ``http_reward`` URL
+  is the server root (``http://host:8000``, where vLLM mounts ``/pooling``);
 - ``same`` — the generator itself.
 
 Example::
