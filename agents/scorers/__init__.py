@@ -2,6 +2,8 @@
 
 - :class:`RewardModelScorer` (``reward_model``) over a served reward model:
   in-process vLLM pooling, an HTTP pooling endpoint, or :class:`ScriptedRewardModel`.
+- :class:`JudgeScorer` (``judge``): an LLM judges each step against its premises.
+- :class:`StepVerifierScorer` (``step_verifier``): the judge plus a sympy check of arithmetic.
 - :class:`ScriptedScorer` for tests (not spec-buildable: it holds a Python function).
 """
 
@@ -20,14 +22,17 @@ from .base import (
     default_scorer_registry,
 )
 from .fake import ScriptedRewardModel, ScriptedScorer
+from .judge import JudgeScorer
 from .reward_model import RewardModelScorer
+from .step_verifier import StepVerifierScorer
 
 # Scorers a spec can name by `type`.
-BUILTIN_SCORERS = [RewardModelScorer]
+BUILTIN_SCORERS = [RewardModelScorer, JudgeScorer, StepVerifierScorer]
 
 __all__ = [
     "Aggregate",
     "BUILTIN_SCORERS",
+    "JudgeScorer",
     "RewardModel",
     "RewardModelScorer",
     "RewardOutput",
@@ -39,6 +44,7 @@ __all__ = [
     "ScriptedScorer",
     "StepScoreRequest",
     "StepScores",
+    "StepVerifierScorer",
     "aggregate_scores",
     "build_scorer",
     "default_scorer_registry",
