@@ -1,21 +1,25 @@
 """Built-in reasoning nodes."""
 
 from .chain_of_thought import ChainOfThought
+from .fobar import FOBAR
 from .program_of_thought import ProgramOfThought
 from .self_consistency import SelfConsistency, VoteSummary
 from .tora import DotaMath, Execution, ToRA
+from .verify import VerifyChain
 from .vote import Vote
 
-BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote]
+BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain]
 
 __all__ = [
     "BUILTIN_NODES",
     "ChainOfThought",
     "DotaMath",
     "Execution",
+    "FOBAR",
     "ProgramOfThought",
     "SelfConsistency",
     "ToRA",
+    "VerifyChain",
     "Vote",
     "VoteSummary",
 ]

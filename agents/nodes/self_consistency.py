@@ -8,7 +8,9 @@ non-abstaining votes.
 
 With ``adaptive=True`` the node samples in rounds of ``batch_size`` and stops as
 soon as the leader can no longer be overtaken by the samples left, saving
-compute on easy problems. If the budget cannot pay for all ``n`` samples the
+compute on easy problems. With a ``scorer`` spec (``{type: step_verifier}``,
+``{type: reward_model, model: prm}``, ...) the vote is weighted: each chain's
+weight is its chain score (:mod:`lemmaflow.agents.nodes.weighting`). If the budget cannot pay for all ``n`` samples the
 node draws what it can afford and says so (``budget_limited``); if it cannot
 afford a single one it raises :class:`BudgetExceeded`.
 
@@ -29,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -36,6 +39,7 @@ from ...tools.answers import can_be_overtaken, extract_answer, majority_vote
 from ..budget import BudgetExceeded
 from ..node import Node
 from .prompts import PromptedSampling
+from .weighting import chain_weights, make_scorer
 
 __all__ = ["SelfConsistency", "VoteSummary", "VotedAnswer", "record_vote"]
 
@@ -77,6 +81,8 @@ class SelfConsistency(Node):
         # A chain cut off by max_tokens has not reached its answer: its last
         # number is noise. Keep explicit answers (boxed, "the answer is").
         abstain_on_truncated: bool = True
+        # A scorer spec (agents.scorers.build_scorer): weight each vote by its chain score.
+        scorer: dict[str, Any] | None = None
 
     class Inputs(BaseModel):
         question: str
@@ -84,6 +90,11 @@ class SelfConsistency(Node):
     class Outputs(VotedAnswer):
         chains: list[str]
         stopped_early: bool = False
+        weights: list[float] | None = None  # per chain, when voting was weighted by a scorer
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.scorer = make_scorer(self.config.scorer)
 
     def _answer_of(self, comp) -> str | None:
         ext = extract_answer(comp.text)
@@ -97,6 +108,7 @@ class SelfConsistency(Node):
         prompt = c.render(inputs.question)
         chains: list[str] = []
         extracted: list[str | None] = []
+        weights: list[float] | None = [] if self.scorer else None
         result = None
         budget_limited = stopped_early = False
         step = c.batch_size if c.adaptive else c.n
@@ -111,18 +123,27 @@ class SelfConsistency(Node):
                     raise BudgetExceeded(ctx.node_path, "samples", 0, 0, 1)
                 break
             gen = (await ctx.generate([prompt], c.sampling(want)))[0]
+            first_new = len(chains)
             for comp in gen.completions:
                 chains.append(comp.text)
                 extracted.append(self._answer_of(comp))
+            if weights is not None:
+                try:
+                    weights += await chain_weights(self.scorer, ctx, inputs.question, chains[first_new:],
+                                                   extracted[first_new:])
+                except BudgetExceeded as e:
+                    # Scores for only some chains would bias the vote: fall back to counting.
+                    ctx.trace.add("budget_stop", ctx.node_path, error=str(e), fallback="unweighted vote")
+                    weights, budget_limited = None, True
             if c.adaptive and len(chains) < c.n:
                 # Voting calls the checker's worker process: keep the loop free.
-                result = await asyncio.to_thread(majority_vote, extracted, checker)
+                result = await asyncio.to_thread(majority_vote, extracted, checker, weights)
                 if result.winner is not None and not can_be_overtaken(result, c.n - len(chains)):
                     stopped_early = True
                     break
             result = None
         if result is None:
-            result = await asyncio.to_thread(majority_vote, extracted, checker)
+            result = await asyncio.to_thread(majority_vote, extracted, checker, weights)
         votes = record_vote(ctx, result)
         return self.Outputs(
             answer=result.winner,
@@ -133,4 +154,5 @@ class SelfConsistency(Node):
             samples_used=len(chains),
             stopped_early=stopped_early,
             budget_limited=budget_limited,
+            weights=weights,
         )

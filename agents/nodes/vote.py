@@ -5,6 +5,9 @@ is SC over tool-integrated chains, ``Vote(inner=ProgramOfThought(...))`` is
 PoT-SC. All k samples run concurrently, so their LLM calls batch together. If
 the budget stops some samples, the vote uses those that finished and says so.
 
+With a ``scorer`` spec the vote is weighted by each sample's chain score
+(its ``chain`` output split into steps; :mod:`lemmaflow.agents.nodes.weighting`).
+
 In a spec, ``inner`` is ``{type: ..., config: {...}}`` of a built-in node type.
 
 Example (scripted model)::
@@ -33,6 +36,7 @@ from ...tools.answers import majority_vote
 from ..budget import BudgetExceeded
 from ..node import Node, NodeConfig
 from .self_consistency import VotedAnswer, record_vote
+from .weighting import chain_weights, make_scorer
 
 __all__ = ["Vote"]
 
@@ -48,12 +52,15 @@ class Vote(Node):
     class Config(NodeConfig):
         k: int = Field(8, ge=1, le=1024)
         inner: InnerSpec
+        # A scorer spec (agents.scorers.build_scorer): weight each vote by its chain score.
+        scorer: dict[str, Any] | None = None
 
     class Inputs(BaseModel):
         question: str
 
     class Outputs(VotedAnswer):
         samples: list[dict[str, Any]]
+        weights: list[float] | None = None
 
     def __init__(self, config=None, *, inner: Node | None = None, **overrides):
         if inner is not None:
@@ -67,6 +74,9 @@ class Vote(Node):
         if "answer" not in inner.Outputs.model_fields:
             raise ValueError(f"Vote needs an inner node with an `answer` output; {inner.kind} has none")
         self.inner = inner
+        self.scorer = make_scorer(self.config.scorer)
+        if self.scorer is not None and "chain" not in inner.Outputs.model_fields:
+            raise ValueError(f"a weighted Vote needs an inner node with a `chain` output; {inner.kind} has none")
         self.needs_executor = getattr(inner, "needs_executor", False)
 
     async def run(self, inputs: Inputs, ctx) -> Outputs:
@@ -83,10 +93,18 @@ class Vote(Node):
         if not done:
             raise results[0]
         answers = [r.answer for r in done]
-        vote = await asyncio.to_thread(majority_vote, answers, checker)
+        weights = None
+        budget_limited = len(done) < self.config.k
+        if self.scorer is not None:
+            try:
+                weights = await chain_weights(self.scorer, ctx, inputs.question, [r.chain for r in done], answers)
+            except BudgetExceeded as e:
+                ctx.trace.add("budget_stop", ctx.node_path, error=str(e), fallback="unweighted vote")
+                budget_limited = True
+        vote = await asyncio.to_thread(majority_vote, answers, checker, weights)
         votes = record_vote(ctx, vote)
         return self.Outputs(
             answer=vote.winner, confidence=vote.confidence, votes=votes, extracted=answers,
             samples=[r.model_dump(mode="json") for r in done], samples_used=len(done),
-            budget_limited=len(done) < self.config.k,
+            budget_limited=budget_limited, weights=weights,
         )

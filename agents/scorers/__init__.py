@@ -4,6 +4,8 @@
   in-process vLLM pooling (:class:`VLLMRewardModel`), an HTTP pooling endpoint
   (:class:`HTTPRewardModel`), or :class:`ScriptedRewardModel`; both served kinds
   render (question, steps) pairs by one :class:`StepFormat`.
+- :class:`JudgeScorer` (``judge``): an LLM judges each step against its premises.
+- :class:`StepVerifierScorer` (``step_verifier``): the judge plus a sympy check of arithmetic.
 - :class:`ScriptedScorer` for tests (not spec-buildable: it holds a Python function).
 """
 
@@ -24,17 +26,20 @@ from .base import (
 from .fake import ScriptedRewardModel, ScriptedScorer
 from .http_reward import HTTPRewardConfig, HTTPRewardModel
 from .prm_format import StepFormat
+from .judge import JudgeScorer
 from .reward_model import RewardModelScorer
 from .vllm_reward import VLLMRewardConfig, VLLMRewardModel, make_embedded_reward_model
+from .step_verifier import StepVerifierScorer
 
 # Scorers a spec can name by `type`.
-BUILTIN_SCORERS = [RewardModelScorer]
+BUILTIN_SCORERS = [RewardModelScorer, JudgeScorer, StepVerifierScorer]
 
 __all__ = [
     "Aggregate",
     "BUILTIN_SCORERS",
     "HTTPRewardConfig",
     "HTTPRewardModel",
+    "JudgeScorer",
     "RewardModel",
     "RewardModelScorer",
     "RewardOutput",
@@ -49,6 +54,7 @@ __all__ = [
     "StepScores",
     "VLLMRewardConfig",
     "VLLMRewardModel",
+    "StepVerifierScorer",
     "aggregate_scores",
     "build_scorer",
     "default_scorer_registry",
