@@ -190,12 +190,14 @@ def _make_backend(args):
         OpenAIBackend, OpenAIConfig, VLLMBackend, VLLMConfig, make_embedded_backend,
     )
 
+    # Quiet by default: no weight-loading progress bar (see lemmaflow.engine_logs).
+    engine_args = {} if getattr(args, "verbose", False) else {"use_tqdm_on_load": False}
     if args.backend == "embedded":
-        return make_embedded_backend(seed=args.seed)
+        return make_embedded_backend(seed=args.seed, engine_args=engine_args)
     if not args.model:
         raise SystemExit(f"lemmaflow: --model is required with --backend {args.backend}")
     if args.backend == "vllm":
-        return VLLMBackend(VLLMConfig(model=args.model, seed=args.seed))
+        return VLLMBackend(VLLMConfig(model=args.model, seed=args.seed, engine_args=engine_args))
     return OpenAIBackend(OpenAIConfig(base_url=args.base_url, model=args.model, api_key=args.api_key))
 
 

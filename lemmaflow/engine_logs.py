@@ -2,8 +2,9 @@
 
 vLLM prints ~50 INFO/WARNING lines while its engine starts. The CLI (and only
 the CLI: importing lemmaflow as a library changes no logging) turns them down
-to errors before vLLM is imported, and shows a spinner while the backend
-loads; ``--verbose`` leaves every logger as the libraries configure it.
+to errors before vLLM is imported (and the CLI's backend skips vLLM's
+weight-loading progress bar), and shows a spinner while the backend loads;
+``--verbose`` leaves every logger as the libraries configure it.
 Environment variables the user set explicitly win over these defaults.
 
 Example::
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -31,9 +33,11 @@ QUIET_ENV = {
     "TRANSFORMERS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
     "TOKENIZERS_PARALLELISM": "false",  # silences the tokenizers fork warning
+    "TORCH_CPP_LOG_LEVEL": "ERROR",  # torch's C++ warnings (NUMA binding, ...)
 }
 # Loggers that may already exist (a library imported earlier in this process).
 _LOGGERS = ("vllm", "transformers", "torch", "urllib3", "filelock")
+_LIB_MODULES = r"(vllm|torch|transformers|triton)(\.|$)"
 
 
 def quiet_engine_logs(verbose: bool) -> None:
@@ -44,6 +48,10 @@ def quiet_engine_logs(verbose: bool) -> None:
         os.environ.setdefault(key, value)
     for name in _LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Deprecation chatter the libraries raise about each other (torch APIs used by vLLM, ...).
+    warnings.filterwarnings("ignore", category=FutureWarning, module=_LIB_MODULES)
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=_LIB_MODULES)
+    warnings.filterwarnings("ignore", category=UserWarning, module=_LIB_MODULES)
 
 
 @contextmanager
