@@ -227,6 +227,7 @@ class Bench:
         self.on_start, self.on_result, self.on_end = on_start, on_result, on_end
         self.runner_kwargs = runner_kwargs
         self._by_spec: dict[str, Path] = {}  # spec hash -> results file: identical specs run once
+        self._done: dict[str, list[ProblemResult]] = {}  # spec hash -> results of this run
 
     def results_path(self, label: str) -> Path:
         return self.out_dir / "results" / f"{_slug(label)}.jsonl"
@@ -235,6 +236,8 @@ class Bench:
         self, label: str, pipeline: Pipeline, problems: Sequence[Problem], models: dict[str, Any] | None = None,
     ) -> list[ProblemResult]:
         h = _spec_hash(pipeline)
+        if h in self._done:  # the same spec under another name (the SC reference given as a pipeline)
+            return self._done[h]
         path = self._by_spec.setdefault(h, self.results_path(label))
         trace = self.trace_dir / f"{path.stem}.jsonl" if self.trace_dir else None
         runner = BatchRunner(pipeline, self.backend, self.checker, out_path=path, budget=self.budget,
@@ -247,10 +250,12 @@ class Bench:
         rows = load_results(path)
         # Latest result of each bench problem (a problem listed twice counts once).
         keys = dict.fromkeys(runner.key(p) for p in problems)
-        return [ProblemResult.model_validate(rows[k]) for k in keys if k in rows]
+        self._done[h] = [ProblemResult.model_validate(rows[k]) for k in keys if k in rows]
+        return self._done[h]
 
     async def run(self, problems: Sequence[Problem]) -> BenchReport:
         problems = list(problems)
+        self._done.clear()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         rows: list[BenchRow] = []
         for bp in self.pipelines:
