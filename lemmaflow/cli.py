@@ -20,13 +20,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["main", "build_parser", "build_models", "make_generator", "model_specs", "resolve_pipeline"]
+__all__ = [
+    "main",
+    "build_parser",
+    "build_models",
+    "make_generator",
+    "model_specs",
+    "resolve_pipeline",
+    "add_backend_arguments",
+]
 
 # Subcommands that live in their own modules (one concept per module). Each
 # module has ``add_parser(subparsers)``, which registers its parser with
 # ``set_defaults(handler=...)``; the handler takes the parsed args and returns
 # the exit code.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("lemmaflow.cli_bench", "lemmaflow.cli_trace")
 
 BUILTIN_PIPELINES = ("sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "fobar", "sc_verified")
 
@@ -119,12 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float)
     s.add_argument("--max-tokens", type=int, help="max new tokens per sample")
     s.add_argument("--set", action="append", default=[], metavar="NODE.FIELD=VALUE", help="override any node config field")
-    s.add_argument("--backend", choices=["embedded", "vllm", "openai"], default="embedded",
-                   help="embedded: SmolLM2-135M on vLLM CPU; vllm: in-process vLLM on --model; openai: a server at --base-url")
-    s.add_argument("--model", help="model path/name (vllm, openai)")
-    s.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server (openai backend)")
-    s.add_argument("--api-key", default=None)
-    s.add_argument("--seed", type=int, default=0, help="engine seed (vllm, embedded)")
+    add_backend_arguments(s)
     s.add_argument("--limit", type=int, help="only the first N problems")
     s.add_argument("--concurrency", type=int, default=256, help="problems in flight at once")
     s.add_argument("--max-samples", type=int, help="budget cap per problem: samples")
@@ -146,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in _COMMAND_MODULES:
         importlib.import_module(mod).add_parser(sub)
     return p
+
+
+def add_backend_arguments(parser) -> None:
+    """The generator's options (``--backend``, ``--model``, ...) and ``--verbose``, shared by solve and bench."""
+    parser.add_argument("--backend", choices=["embedded", "vllm", "openai"], default="embedded",
+                        help="embedded: SmolLM2-135M on vLLM CPU; vllm: in-process vLLM on --model; openai: a server at --base-url")
+    parser.add_argument("--model", help="model path/name (vllm, openai)")
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server (openai backend)")
+    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--seed", type=int, default=0, help="engine seed (vllm, embedded)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the engine's own logs (vLLM, transformers INFO/WARNING lines); quiet by default")
 
 
 def add_model_for_argument(parser) -> None:
@@ -209,17 +224,23 @@ def _make_backend(args):
         OpenAIBackend, OpenAIConfig, VLLMBackend, VLLMConfig, make_embedded_backend,
     )
 
+    # Quiet by default: no weight-loading progress bar (see lemmaflow.engine_logs).
+    engine_args = {} if getattr(args, "verbose", False) else {"use_tqdm_on_load": False}
     if args.backend == "embedded":
-        return make_embedded_backend(seed=args.seed)
+        return make_embedded_backend(seed=args.seed, engine_args=engine_args)
     if not args.model:
         raise SystemExit(f"lemmaflow: --model is required with --backend {args.backend}")
     if args.backend == "vllm":
-        return VLLMBackend(VLLMConfig(model=args.model, seed=args.seed))
+        return VLLMBackend(VLLMConfig(model=args.model, seed=args.seed, engine_args=engine_args))
     return OpenAIBackend(OpenAIConfig(base_url=args.base_url, model=args.model, api_key=args.api_key))
 
 
 def _solve(args) -> int:
     from rich.console import Console
+
+    from .engine_logs import quiet_engine_logs
+
+    quiet_engine_logs(args.verbose)  # before anything imports vllm
 
     from lemmaflow.agents.budget import Budget
     from lemmaflow.agents.spec import SpecError
@@ -259,8 +280,10 @@ def _solve(args) -> int:
     except ValueError as e:
         console.print(f"[red]lemmaflow: bad --model-for / models:[/red] {e}")
         return 2
-    console.print(f"loading backend [bold]{args.backend}[/bold] ...")
-    backend = _make_backend(args)
+    from .engine_logs import loading_backend
+
+    with loading_backend(console, args):
+        backend = _make_backend(args)
     try:
         models = build_models(pipeline, args.model_for, backend)
     except (ValueError, RuntimeError) as e:  # bad options, a model that cannot start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -12,11 +13,11 @@ __all__ = ["ProgressReporter", "result_table"]
 class ProgressReporter:
     """Problems done, accuracy so far and completion tokens/s, updated as each problem finishes."""
 
-    def __init__(self, console: Console, total: int, enabled: bool = True):
+    def __init__(self, console: Console, total: int, enabled: bool = True, label: str = "solving"):
         self.console = console
         self.enabled = enabled
         self.progress = Progress(
-            TextColumn("[bold]solving"),
+            TextColumn(f"[bold]{escape(label)}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("acc {task.fields[acc]}"),

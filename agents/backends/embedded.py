@@ -119,8 +119,12 @@ def make_embedded_backend(
     max_model_len: int = 2048,
     kv_cache_gib: float = 1.0,
     cache_dir: Path | None = None,
+    engine_args: dict | None = None,
 ) -> VLLMBackend:
-    """Start vLLM's CPU engine on the embedded model (~15 s, ~2.2 GiB RSS)."""
+    """Start vLLM's CPU engine on the embedded model (~15 s, ~2.2 GiB RSS).
+
+    ``engine_args`` go to vLLM unchanged (e.g. ``{"use_tqdm_on_load": False}``).
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
     model_dir = prepare_embedded_model(cache_dir)
     config = VLLMConfig(
@@ -131,5 +135,6 @@ def make_embedded_backend(
         max_model_len=max_model_len,
         enforce_eager=True,  # no graph capture on CPU; compiling costs minutes here
         kv_cache_memory_bytes=int(kv_cache_gib * (1 << 30)),
+        engine_args=dict(engine_args or {}),
     )
     return VLLMBackend(config)
