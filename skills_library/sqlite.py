@@ -24,16 +24,15 @@ from typing import Any, Iterator, Sequence
 
 from .embedding import Embedder
 from .migrations import migrate
-from .store import DEFAULT_NEAR_THRESHOLD, SkillStore
+from .store import DEFAULT_NEAR_THRESHOLD, SkillStore, query_words
 
 __all__ = ["SQLiteStore", "fts5_query"]
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def fts5_query(text: str) -> str:
     """Any user text as a safe FTS5 query: every word quoted, OR'ed (ranking does the rest)."""
-    words = dict.fromkeys(w.lower() for w in _WORD.findall(text))
+    words = query_words(text)
     return " OR ".join(f'"{w}"' for w in words)
 
 
