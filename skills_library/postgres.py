@@ -89,10 +89,11 @@ class PostgresStore(SkillStore):
         q = tsquery(query)
         if not q:
             return []
+        # The tsquery inline (not a joined row) so the planner sees a constant and uses the GIN index.
         rows = self._exec(
-            "SELECT e.id FROM entries e, to_tsquery('simple', ?) q "
-            f"WHERE e.tsv @@ q AND {where} ORDER BY ts_rank_cd(e.tsv, q) DESC, e.id LIMIT ?",
-            (q, *params, k),
+            "SELECT e.id FROM entries e WHERE e.tsv @@ to_tsquery('simple', ?) "
+            f"AND {where} ORDER BY ts_rank_cd(e.tsv, to_tsquery('simple', ?)) DESC, e.id LIMIT ?",
+            (q, *params, q, k),
         )
         return [r[0] for r in rows]
 

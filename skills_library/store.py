@@ -21,7 +21,7 @@ Example::
     from lemmaflow.skills_library import Entry, open_store
     from lemmaflow.skills_library.embedding import HashingEmbedder
 
-    with open_store("sqlite:///tmp/lib.db", embedder=HashingEmbedder()) as store:
+    with open_store("runs/lib.db", embedder=HashingEmbedder()) as store:
         r = store.add(Entry(kind="tool", name="gcd_list", language="python",
                             source="def gcd_list(xs):\\n    from math import gcd\\n    ...",
                             statement="gcd_list(xs: list[int]) -> int",
@@ -119,7 +119,8 @@ class SkillStore(ABC):
     def __init__(self, url: str, embedder: Embedder | None = None, near_threshold: float = DEFAULT_NEAR_THRESHOLD):
         self.url = url
         self.near_threshold = near_threshold
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the connection
+        self._index_lock = threading.RLock()  # the cached vector index
         self._index: FlatIndex | None = None
         self._index_gen = -1
         self._index_removals = -1
@@ -196,7 +197,7 @@ class SkillStore(ABC):
         """Existing pending/verified entries of the same kind and language with cosine >= threshold."""
         threshold = self.near_threshold if threshold is None else threshold
         v = self.embedder.embed([entry.embedding_text()])[0] if _vec is None else _vec
-        with self._lock:
+        with self._lock, self._index_lock:
             index = self._refresh_index()
             hits = index.search(v, k, kind=entry.kind, language=entry.language, status=_NEAR_STATUSES,
                                 exclude={entry.id} if entry.id else None)
@@ -328,7 +329,8 @@ class SkillStore(ABC):
                 self._exec("UPDATE meta SET value = ? WHERE key = 'embedder'", (embedder.name,))
                 self._exec("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'removals'")
             self.embedder = embedder
-            self._index = None
+            with self._index_lock:
+                self._index = None
         return n
 
     # --- reading ------------------------------------------------------------------------------------
@@ -396,8 +398,8 @@ class SkillStore(ABC):
     # --- retrieval ----------------------------------------------------------------------------------
     def _refresh_index(self) -> FlatIndex:
         """Bring the cached vector matrix up to date with the database (incrementally when possible)."""
-        gen = int(self._meta("generation") or 0)
-        removals = int(self._meta("removals") or 0)
+        meta = dict(self._exec("SELECT key, value FROM meta WHERE key IN ('generation', 'removals')"))
+        gen, removals = int(meta.get("generation", 0)), int(meta.get("removals", 0))
         if self._index is not None and gen == self._index_gen and removals == self._index_removals:
             return self._index
         if self._index is None or removals != self._index_removals:
@@ -428,13 +430,13 @@ class SkillStore(ABC):
         kw: list[int] = []
         vec: list[tuple[int, float]] = []
         qv = self.embedder.embed([query])[0] if mode != "keyword" else None
-        with self._lock:
-            if mode != "vector" and query.strip():
-                where, params = self._where(kind, language, status, prefix="e.")
-                kw = self._keyword(query, n, where, params)
-            if qv is not None and np.any(qv):
+        if mode != "vector" and query.strip():
+            where, params = self._where(kind, language, status, prefix="e.")
+            kw = self._keyword(query, n, where, params)
+        if qv is not None and np.any(qv):
+            with self._lock, self._index_lock:
                 vec = self._refresh_index().search(qv, n, kind=kind, language=language, status=status)
-                vec = [(i, s) for i, s in vec if s > min_similarity]
+            vec = [(i, s) for i, s in vec if s > min_similarity]
         fused: dict[int, float] = {}
         krank = {i: r for r, i in enumerate(kw, 1)}
         vrank = {i: r for r, (i, _) in enumerate(vec, 1)}
