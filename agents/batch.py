@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal
 
@@ -138,6 +139,7 @@ class BatchRunner:
         store=None,
         models: dict[str, Any] | None = None,
         on_result: Callable[[ProblemResult, BatchSummary], None] | None = None,
+        run_id: str | None = None,
     ):
         self.pipeline = pipeline
         self.backend = backend
@@ -150,6 +152,8 @@ class BatchRunner:
         self.store = store
         self.models = dict(models or {})  # role -> backend/reward model, shared by all problems
         self.on_result = on_result
+        # One id per run, so a skill store can tell which solved problems of this run used it.
+        self.run_id = run_id or uuid.uuid4().hex[:12]
         self.spec = pipeline.to_spec()
         self.summary = BatchSummary()
 
@@ -198,7 +202,7 @@ class BatchRunner:
         s = self.summary
         ctx = RunContext.for_problem(
             self.backend, problem.id, self.budget, checker=self.checker, executor=self.executor, store=self.store,
-            models=self.models,
+            models=self.models, run_id=self.run_id,
         )
         base = dict(
             key=key, id=problem.id, source=problem.source, question=problem.question, gold=problem.gold,
@@ -228,6 +232,11 @@ class BatchRunner:
         if res.correct is not None:
             s.graded += 1
             s.correct += int(res.correct)
+        if self.store is not None and res.correct is not None:
+            try:  # reuse accounting: was this problem solved (whether or not it used the library)?
+                await asyncio.to_thread(self.store.record_problem, self.run_id, problem.id, solved=res.correct)
+            except Exception as e:  # a store hiccup never fails the problem
+                ctx.trace.add("info", "batch", store_error=f"{type(e).__name__}: {e}")
         if self.trace_path is not None:
             append_jsonl(self.trace_path, ctx.trace.to_dicts(), fsync=False)
         return res

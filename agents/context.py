@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .backends.base import BackendError, Generation, LLMBackend, Prompt, SamplingParams, prompt_key
 from .budget import Budget, BudgetLedger
 from .trace import Trace
+
+if TYPE_CHECKING:  # the store pulls numpy; nodes that use it import it themselves
+    from ..skills_library.store import SkillStore
 
 __all__ = ["GENERATOR", "ModelHandle", "RunContext"]
 
@@ -65,8 +68,9 @@ class RunContext:
     node_path: str = ""
     checker: Any | None = None  # lemmaflow.tools.answers.AnswerChecker
     executor: Any | None = None  # lemmaflow.sandboxes executor, for code-running nodes
-    store: Any | None = None  # persistent skill library, for library-growing nodes
+    store: "SkillStore | None" = None  # persistent skill library (lemmaflow.skills_library.open_store)
     models: Mapping[str, Any] = field(default_factory=dict)  # role -> LLMBackend or reward model
+    run_id: str | None = None  # the batch run this problem belongs to (skill-library reuse events)
 
     def __post_init__(self) -> None:
         if self.trace is None:
@@ -111,6 +115,14 @@ class RunContext:
                 "pass executor=make_executor(...) to the RunContext"
             )
         return self.executor
+
+    def require_store(self) -> "SkillStore":
+        if self.store is None:
+            raise RuntimeError(
+                f"node {self.node_path or '?'} uses the skill library and needs a store: "
+                "pass store=lemmaflow.skills_library.open_store('lib.db') to the RunContext"
+            )
+        return self.store
 
     async def generate(
         self, prompts: Sequence[Prompt], params: SamplingParams, model: str = GENERATOR

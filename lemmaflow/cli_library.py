@@ -1,0 +1,158 @@
+"""``lemmaflow library ...``: inspect and manage a skill library (lemmas and tools).
+
+    lemmaflow library ls [--kind tool] [--status verified] [--library runs/library.db]
+    lemmaflow library show 12
+    lemmaflow library search "greatest common divisor" -k 5 --kind tool
+    lemmaflow library rm 12 13
+    lemmaflow library export lib.jsonl        # '-' for stdout
+    lemmaflow library import lib.jsonl        # deduplicates
+    lemmaflow library stats [--json]
+
+``--library`` takes a file path, ``sqlite:///path.db`` or ``postgresql://...``; the default is
+``$LEMMAFLOW_LIBRARY`` or ``runs/library.db``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["add_parser", "DEFAULT_LIBRARY"]
+
+DEFAULT_LIBRARY = "runs/library.db"
+
+
+def add_parser(subparsers) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--library", default=os.environ.get("LEMMAFLOW_LIBRARY", DEFAULT_LIBRARY),
+                        help="library URL: a file path, sqlite:///path.db or postgresql://... "
+                             f"(default: $LEMMAFLOW_LIBRARY or {DEFAULT_LIBRARY})")
+    common.add_argument("--embedder", help="embedder for a new library: minilm-l6-v2 (default when installed) or "
+                                           "hashing-<dim>; an existing library keeps the one it was made with")
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--kind", choices=["lemma", "tool"])
+    filters.add_argument("--language", choices=["coq", "lean4", "python"])
+    filters.add_argument("--status", choices=["pending", "verified", "failed", "demoted", "requested"])
+
+    p = subparsers.add_parser("library", help="the skill library: ls, show, search, rm, export, import, stats",
+                              description="Inspect and manage a persistent skill library (lemmas and tools).")
+    sub = p.add_subparsers(dest="library_command", metavar="ACTION", required=True)
+    s = sub.add_parser("ls", parents=[common, filters], help="list entries")
+    s.add_argument("--limit", type=int, default=100)
+    s.add_argument("--offset", type=int, default=0)
+    s = sub.add_parser("show", parents=[common], help="one entry in full, with its reuse counts")
+    s.add_argument("id", type=int)
+    s = sub.add_parser("search", parents=[common, filters], help="hybrid full-text + embedding search")
+    s.add_argument("query")
+    s.add_argument("-k", type=int, default=5)
+    s.add_argument("--mode", choices=["hybrid", "keyword", "vector"], default="hybrid")
+    s = sub.add_parser("rm", parents=[common], help="remove entries by id")
+    s.add_argument("ids", type=int, nargs="+")
+    s = sub.add_parser("export", parents=[common, filters], help="write entries as JSONL ('-': stdout)")
+    s.add_argument("path")
+    s = sub.add_parser("import", parents=[common], help="add entries from JSONL, skipping duplicates")
+    s.add_argument("path")
+    s = sub.add_parser("stats", parents=[common], help="size, growth, reuse and share of solved problems using it")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=_run)
+
+
+def _open(url: str, create: bool, embedder: str | None = None):
+    from lemmaflow.skills_library import make_embedder, open_store
+
+    if not create and "://" not in url and not Path(url).exists():
+        raise FileNotFoundError(f"no library at {url} (pass --library, or import/add entries first)")
+    if url.startswith("sqlite:///") and not create and not Path(url[len("sqlite:///"):]).exists():
+        raise FileNotFoundError(f"no library at {url}")
+    return open_store(url, embedder=make_embedder(embedder) if embedder else None)
+
+
+def _filters(args) -> dict:
+    return {k: getattr(args, k) for k in ("kind", "language", "status") if getattr(args, k, None)}
+
+
+def _one_line(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _run(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    out, err = Console(), Console(stderr=True, soft_wrap=True)
+    cmd = args.library_command
+    try:
+        store = _open(args.library, create=cmd == "import", embedder=args.embedder)
+    except Exception as e:  # missing file, bad URL, server down, schema too new: say so, exit 2
+        err.print(f"[red]lemmaflow library: {e}[/red]")
+        return 2
+    try:
+        if cmd in ("ls", "search"):
+            if cmd == "ls":
+                rows = [(e, None) for e in store.list(limit=args.limit, offset=args.offset, **_filters(args))]
+            else:
+                rows = [(h.entry, h) for h in store.search(args.query, k=args.k, mode=args.mode, **_filters(args))]
+            t = Table(show_lines=False)
+            for col in ("id", "kind", "lang", "status", "name", "statement / signature", "fails"):
+                t.add_column(col)
+            if cmd == "search":
+                t.add_column("score")
+            for e, h in rows:
+                cells = [str(e.id), e.kind, e.language, e.status, e.name, _one_line(e.statement, 60), str(e.failure_count)]
+                if h is not None:
+                    cells.append(f"{h.score:.4f}")
+                t.add_row(*cells)
+            out.print(t)
+            if not rows:
+                err.print("no entries")
+        elif cmd == "show":
+            e = store.get(args.id)
+            if e is None:
+                err.print(f"[red]no entry with id {args.id}[/red]")
+                return 1
+            print(json.dumps({**e.model_dump(mode="json"), "usage": store.usage_counts(args.id)}, indent=2,
+                             ensure_ascii=False))
+        elif cmd == "rm":
+            missing = [i for i in args.ids if not store.remove(i)]
+            for i in missing:
+                err.print(f"[yellow]no entry with id {i}[/yellow]")
+            print(f"removed {len(args.ids) - len(missing)}")
+            return 1 if missing else 0
+        elif cmd == "export":
+            from lemmaflow.skills_library.transfer import export_jsonl
+
+            n = export_jsonl(store, sys.stdout if args.path == "-" else args.path, **_filters(args))
+            err.print(f"exported {n} entries")
+        elif cmd == "import":
+            from lemmaflow.skills_library.transfer import import_jsonl
+
+            try:
+                rep = import_jsonl(store, sys.stdin if args.path == "-" else args.path)
+            except OSError as e:
+                err.print(f"[red]lemmaflow library: cannot read {args.path}: {e}[/red]")
+                return 2
+            for line_no, why in rep.errors:
+                err.print(f"[yellow]{args.path}:{line_no}: skipped: {why}[/yellow]")
+            print(f"added {rep.added}, duplicates {rep.duplicates}, near duplicates {rep.near_duplicates}, "
+                  f"bad lines {len(rep.errors)}")
+        elif cmd == "stats":
+            s = store.stats()
+            if args.json:
+                print(json.dumps({**s.model_dump(), "solved_share_using_library": s.solved_share_using_library}))
+                return 0
+            share = s.solved_share_using_library
+            print(f"entries: {s.total}  by kind {s.by_kind}  by status {s.by_status}  by language {s.by_language}")
+            print("growth (entries added per day): " + (", ".join(f"{d} +{n}" for d, n in s.growth) or "-"))
+            print(f"events: {s.events or '-'}")
+            print(f"problems: {s.problems_recorded} recorded, {s.problems_solved} solved, "
+                  f"{s.solved_using_library} solved using the library"
+                  + (f" ({share:.0%} of solved)" if share is not None else ""))
+            if s.top_used:
+                print("most used: " + ", ".join(f"{name} (#{i}) x{n}" for i, name, n in s.top_used))
+    finally:
+        store.close()
+    return 0

