@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,9 @@ DEFAULT_PRELOAD = (
 )
 
 
+_FETCHING = re.compile(r"^Fetching \(?opaque proofs from disk for [\w.']+\)?$")
+
+
 class CoqConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pool_size: int = Field(2, ge=1)
@@ -61,7 +65,9 @@ class CoqConfig(BaseModel):
 
 def interpret_failure(plan: CheckPlan, sentence: PlannedSentence, text: str, byte_loc: int | None) -> ProofResult:
     """A Coq error at ``sentence`` -> the failed result, with its position in the model's text."""
-    first = text.strip().splitlines()[0] if text.strip() else "error"
+    lines = [x for x in text.strip().splitlines() if x.strip()] or ["error"]
+    # "In environment" is followed by the context; the error itself is at the end
+    first = " ".join(lines[-1].split()) if lines[0].strip() == "In environment" else lines[0]
     role = sentence.role
     line, col = plan.position(sentence, byte_loc)
     msg = ProverMessage(severity="error", text=text.strip(), line=line, column=col)
@@ -259,7 +265,9 @@ class CoqProver:
             return interpret_failure(plan, sentence, fail.text, fail.loc[0] if fail.loc else None)
         warnings = self._warnings(plan, ide, by_state)
         assumptions_sid = next(sid for sid, s in by_state.items() if s.role == "assumptions")
-        output = "\n".join(m.text for m in ide.messages.get(assumptions_sid, []) if m.level in ("notice", "info"))
+        # Coq also reports lazily loading library proofs ("Fetching (opaque proofs from disk for L)") there
+        text = "\n".join(m.text for m in ide.messages.get(assumptions_sid, []) if m.level in ("notice", "info"))
+        output = "\n".join(line for line in text.splitlines() if not _FETCHING.match(line))
         axioms, reason = assumption_verdict(plan, output)
         if reason:
             return ProofResult(status="failed", axioms=axioms, reason=reason, messages=warnings)

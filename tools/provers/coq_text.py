@@ -174,7 +174,7 @@ def forbidden_command(sentence: str) -> str | None:
             break
         s = s[m.end():]
     m = _FORBIDDEN.match(s.lstrip())
-    return " ".join(m.group(0).split()).rstrip('"') if m else None
+    return " ".join(m.group(0).split()).rstrip('" ') if m else None
 
 
 _DECL_KW = (
