@@ -226,6 +226,8 @@ class CoqProver:
         session.ide.kill()  # the whole process group
 
         def restart() -> None:
+            if self._closed:
+                return
             try:
                 session.start()
             except Exception:  # noqa: BLE001 - the next check retries the start and reports it
