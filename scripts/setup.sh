@@ -25,6 +25,9 @@ command -v dockerd >/dev/null 2>&1 || apt_pkgs+=(docker.io)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_pkgs+=(postgresql)  # skill library tests/benchmarks
 [ -e /usr/lib/x86_64-linux-gnu/libseccomp.so.2 ] || [ -e /usr/lib/aarch64-linux-gnu/libseccomp.so.2 ] || apt_pkgs+=(libseccomp2)
 command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)  # headless check of the trace view page (tests)
+# Coq prover (tools/provers/coq.py): coqidetop/coqc and the Coquelicot library miniF2F-Coq imports
+command -v coqidetop.opt >/dev/null 2>&1 || command -v coqidetop >/dev/null 2>&1 || apt_pkgs+=(coq)
+[ -e /usr/lib/ocaml/coq/user-contrib/Coquelicot/Coquelicot.vo ] || [ -e /usr/lib/coq/user-contrib/Coquelicot/Coquelicot.vo ] || apt_pkgs+=(libcoq-coquelicot)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing Debian packages: ${apt_pkgs[*]}"
