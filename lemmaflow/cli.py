@@ -28,7 +28,7 @@ __all__ = ["main", "build_parser", "build_models", "make_generator", "resolve_pi
 # the exit code.
 _COMMAND_MODULES: tuple[str, ...] = ()
 
-BUILTIN_PIPELINES = ("sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath")
+BUILTIN_PIPELINES = ("sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "linc")
 
 
 def _parse_value(text: str) -> Any:

@@ -289,6 +289,12 @@ def _to_term(tree, bound: frozenset[str]) -> Term:
     return Func(str(name), tuple(_to_term(a, bound) for a in args))
 
 
+_TOKEN_NAMES = {
+    "$END": "end of formula", "LPAR": "(", "RPAR": ")", "COMMA": ",", "DOT": ".", "EQUAL": "=", "NEQ": "≠",
+    "AND": "∧", "OR": "∨", "XOR": "⊕", "IMP": "→", "IFF": "↔", "NOT": "¬", "QUANT": "∀/∃", "NAME": "a name",
+}
+
+
 def parse_formula(text: str) -> Formula:
     """Parse one formula of the documented syntax; raises :class:`FOLSyntaxError`."""
     from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
@@ -302,7 +308,7 @@ def parse_formula(text: str) -> Formula:
             raise FOLSyntaxError(f"unexpected end of formula at column {len(text) + 1} in {text!r}") from None
         raise FOLSyntaxError(
             f"unexpected {str(e.token)!r} at column {e.column} in {text!r} "
-            f"(expected one of: {', '.join(sorted(e.expected)[:8])})"
+            f"(expected one of: {', '.join(sorted(_TOKEN_NAMES.get(t, t) for t in e.expected))})"
         ) from None
     except UnexpectedCharacters as e:
         raise FOLSyntaxError(f"unexpected character {text[e.pos_in_stream]!r} at column {e.column} in {text!r}") from None
