@@ -13,6 +13,7 @@ the gold label (evidence for the category, never counted as agreement).
 
     .venv/bin/python benchmarks/folio_gold.py            # table + summary
     .venv/bin/python benchmarks/folio_gold.py --json out.json
+    .venv/bin/python benchmarks/folio_gold.py --cross-check   # also run E prover, compare with z3
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ def _repaired(problem, repair: Repair) -> tuple[list[str], str]:
     return prem + list(repair.add), repair.conclusion or problem.meta["conclusion_fol"]
 
 
-def evaluate(timeout_s: float = 20.0, limit: int | None = None) -> dict:
-    """Run every item (both unique-names settings) and every documented repair."""
+def evaluate(timeout_s: float = 20.0, limit: int | None = None, cross_check: bool = False) -> dict:
+    """Run every item (both unique-names settings) and every documented repair; E prover if ``cross_check``."""
     problems = load_folio(limit=limit)
     rows = []
     start = time.monotonic()
@@ -114,6 +115,11 @@ def evaluate(timeout_s: float = 20.0, limit: int | None = None) -> dict:
             "status": res[False].status, "label": res[False].label, "message": res[False].message,
             "label_una": res[True].label, "time_s": round(sum(r.time_s for r in res.values()), 4),
         }
+        if cross_check:
+            from lemmaflow.tools.logic.eprover import check_entailment_eprover
+
+            e = check_entailment_eprover(prem, concl, timeout_s=timeout_s)
+            row.update(eprover_status=e.status, eprover_label=e.label, eprover_time_s=e.time_s)
         repair = MISMATCHES.get(p.id)
         if repair is not None:
             rp, rc = _repaired(p, repair)
@@ -131,6 +137,11 @@ def evaluate(timeout_s: float = 20.0, limit: int | None = None) -> dict:
         "una_changes": [r["id"] for r in rows if r["label"] != r["label_una"]],
         "wall_s": round(time.monotonic() - start, 2),
         "max_item_s": max(r["time_s"] for r in rows),
+        "eprover_vs_z3": {
+            "same_status": sum(r["eprover_status"] == r["status"] for r in rows),
+            "differ": [(r["id"], r["status"], r["eprover_status"]) for r in rows if r["eprover_status"] != r["status"]],
+            "wall_s": round(sum(r["eprover_time_s"] for r in rows), 2),
+        } if cross_check else None,
         "rows": rows,
     }
 
@@ -139,12 +150,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--timeout-s", type=float, default=20.0, help="z3 timeout per check")
     ap.add_argument("--json", help="write all rows to this file")
+    ap.add_argument("--cross-check", action="store_true", help="also decide every item with E prover")
     args = ap.parse_args(argv)
-    out = evaluate(args.timeout_s)
+    out = evaluate(args.timeout_s, cross_check=args.cross_check)
     print(f"FOLIO validation, gold FOL -> z3: {out['agree']}/{out['n']} = {out['agree'] / out['n']:.1%} agree "
           f"with the gold label (unique names: {out['agree_unique_names']}/{out['n']}); "
           f"statuses {out['statuses']}; unique names changes {len(out['una_changes'])} label(s); "
           f"{out['wall_s']} s total, slowest item {out['max_item_s']} s")
+    if out["eprover_vs_z3"]:
+        x = out["eprover_vs_z3"]
+        print(f"E prover vs z3: same status on {x['same_status']}/{out['n']} items ({x['wall_s']} s in E); "
+              f"differ: {x['differ']}")
     print("\n| id | gold | prover | category | repaired FOL gives | reason |\n|---|---|---|---|---|---|")
     for r in out["rows"]:
         if r["label"] == r["gold"]:

@@ -23,6 +23,7 @@ apt_pkgs=()
 command -v bwrap >/dev/null 2>&1 || apt_pkgs+=(bubblewrap)
 command -v dockerd >/dev/null 2>&1 || apt_pkgs+=(docker.io)
 [ -e /usr/lib/x86_64-linux-gnu/libseccomp.so.2 ] || [ -e /usr/lib/aarch64-linux-gnu/libseccomp.so.2 ] || apt_pkgs+=(libseccomp2)
+command -v eprover >/dev/null 2>&1 || apt_pkgs+=(eprover)  # second FOL prover, cross-checks z3 for LINC
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing Debian packages: ${apt_pkgs[*]}"

@@ -1,6 +1,7 @@
 """First-order logic: a documented FOL syntax (lark parser, typed AST) and entailment checking (z3).
 
-See :mod:`.fol` for the syntax and :mod:`.prover` for the entailment check;
+See :mod:`.fol` for the syntax, :mod:`.prover` for the entailment check (z3) and
+:mod:`.eprover` for the same check by the E prover (cross-checking z3);
 ``lemmaflow.agents.nodes.linc`` uses both for LINC (arXiv 2310.15164).
 """
 
