@@ -150,3 +150,27 @@ def test_builtin_pipeline_grades_folio_with_gold_fol_translations(tmp_path):
         assert rows[pid]["answer"] == rows[pid]["gold"] and rows[pid]["correct"] is True, rows[pid]
     assert rows["folio-5"]["answer"] == "Unknown" and rows["folio-5"]["gold"] == "True"  # documented mismatch
     assert summary.correct == 6 and summary.failed == 0
+
+
+@pytest.mark.embedded
+def test_linc_cli_end_to_end_on_the_embedded_model(tmp_path):
+    """`lemmaflow solve --pipeline linc` on a FOLIO-style row: real model, parser, z3, exact grading."""
+    from lemmaflow.cli import main
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"premises": ["All cats are mammals.", "Tom is a cat."],
+                               "conclusion": "Tom is a mammal.", "label": "True"}) + "\n")
+    out = tmp_path / "out.jsonl"
+    rc = main(["solve", "--input", str(inp), "--pipeline", "linc", "--n", "2", "--max-tokens", "48",
+               "--out", str(out), "--no-progress"])
+    assert rc == 0
+    (row,) = [json.loads(ln) for ln in out.read_text().splitlines()]
+    assert row["status"] == "ok" and row["gold"] == "True" and row["id"] == "folio-0"
+    samples = row["outputs"]["samples"]
+    assert len(samples) == 2
+    statuses = {"entailed", "contradicted", "unknown", "inconsistent", "error", "timeout",
+                "parse_error", "truncated", "no_fol"}
+    assert all(s["status"] in statuses for s in samples)
+    labels = [s["label"] for s in samples]
+    assert row["outputs"]["abstained"] == labels.count(None)
+    assert row["answer"] in (None, *labels) and row["correct"] == (row["answer"] == "True")
