@@ -209,7 +209,12 @@ def _json_array_rows(path: str | os.PathLike[str]) -> list[Any] | None:
         if not head.startswith("["):
             return None
         f.seek(0)
-        data = json.load(f)
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError:
+            # Not one JSON document (e.g. JSONL whose first row is a bad '[...]' line):
+            # read it line by line, so good lines survive and bad ones are reported.
+            return None
     return data if isinstance(data, list) else None
 
 
@@ -230,10 +235,7 @@ def load_problems_jsonl(path: str | os.PathLike[str], source: str | None = None)
     problems: list[Problem] = []
     errors: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    try:
-        array = _json_array_rows(path)
-    except json.JSONDecodeError as exc:
-        return JsonlLoad([], [(exc.lineno, f"invalid JSON array: {exc.msg} (column {exc.colno})")])
+    array = _json_array_rows(path)
     with open(path, encoding="utf-8") as f:
         lines = (json.dumps(r) for r in array) if array is not None else f
         for line_no, line in enumerate(lines, start=1):

@@ -181,10 +181,11 @@ def test_logic_rows_bad_fields(tmp_path: Path) -> None:
     assert [ln for ln, _ in res.errors] == [1, 2, 3]
     assert "list of strings" in res.errors[0][1] and "Maybe" in res.errors[1][1] and "A, B, C" in res.errors[2][1]
     assert res.problems[0].gold == "Unknown"
-    bad_array = tmp_path / "bad.json"
-    bad_array.write_text("[{\"id\": 1,\n")
-    res = load_problems_jsonl(bad_array)
-    assert not res.problems and "invalid JSON array" in res.errors[0][1]
+    # A JSONL file whose first row is a stray array is still read line by line: nothing good is lost.
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('[1, 2]\n{"question": "1+1?", "answer": "2"}\n')
+    res = load_problems_jsonl(mixed)
+    assert [p.gold for p in res.problems] == ["2"] and res.errors[0][0] == 1
 
 
 def test_grade_logic_labels_exactly(checker: AnswerChecker) -> None:
