@@ -36,7 +36,9 @@ __all__ = [
 # the exit code.
 _COMMAND_MODULES: tuple[str, ...] = ("lemmaflow.cli_bench", "lemmaflow.cli_trace", "lemmaflow.cli_library")
 
-BUILTIN_PIPELINES = ("sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "fobar", "sc_verified")
+BUILTIN_PIPELINES = (
+    "sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "fobar", "sc_verified", "linc",
+)
 
 
 def _parse_value(text: str) -> Any:

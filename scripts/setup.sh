@@ -28,6 +28,7 @@ command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)  # headless check of
 # Coq prover (tools/provers/coq.py): coqidetop/coqc and the Coquelicot library miniF2F-Coq imports
 command -v coqidetop.opt >/dev/null 2>&1 || command -v coqidetop >/dev/null 2>&1 || apt_pkgs+=(coq)
 [ -e /usr/lib/ocaml/coq/user-contrib/Coquelicot/Coquelicot.vo ] || [ -e /usr/lib/coq/user-contrib/Coquelicot/Coquelicot.vo ] || apt_pkgs+=(libcoq-coquelicot)
+command -v eprover >/dev/null 2>&1 || apt_pkgs+=(eprover)  # second FOL prover, cross-checks z3 for LINC
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing Debian packages: ${apt_pkgs[*]}"

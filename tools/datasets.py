@@ -16,6 +16,16 @@ Example::
     >>> with AnswerChecker() as checker:
     ...     grade("18.0", problems[0].gold, checker)
     True
+
+Logic benchmarks (FOLIO, ProofWriter) have gold labels ``True``/``False``/``Unknown``
+(FOLIO's ``Uncertain`` and ProofWriter's ``C`` are ``Unknown``); their ``question``
+is the premises-and-conclusion text of :mod:`lemmaflow.tools.logic.problems`, and
+:func:`grade` compares labels exactly (case-insensitive), never by math equivalence::
+
+    >>> from lemmaflow.tools.datasets import load_folio
+    >>> p = load_folio(limit=1)[0]
+    >>> p.id, p.gold, p.question.splitlines()[0]
+    ('folio-0', 'Unknown', 'Premises:')
 """
 
 from __future__ import annotations
@@ -38,9 +48,17 @@ __all__ = [
     "load_gsm8k",
     "load_math500",
     "load_problems_jsonl",
+    "load_folio",
+    "load_proofwriter",
+    "LOGIC_LABELS",
     "gsm8k_gold",
     "grade",
 ]
+
+# Gold labels of the logic benchmarks, and how each dataset spells them.
+LOGIC_LABELS = ("True", "False", "Unknown")
+_FOLIO_LABELS = {"True": "True", "False": "False", "Uncertain": "Unknown", "Unknown": "Unknown"}
+_PROOFWRITER_LABELS = {"A": "True", "B": "False", "C": "Unknown"}
 
 # tools/datasets.py -> tools -> project root
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +114,10 @@ def _parse_row(row: Any, index: int, source: str | None) -> Problem:
     """Turn one decoded JSON row into a Problem; raises ``ValueError`` with a reason."""
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    if "premises" in row and "conclusion" in row:
+        return _parse_folio(row, index, source)
+    if "context" in row and "options" in row and "question" in row:
+        return _parse_proofwriter(row, index, source)
     meta: dict[str, Any] = {}
     if "problem" in row and "question" not in row:  # MATH style
         question, style = row["problem"], "math500"
@@ -133,21 +155,90 @@ def _parse_row(row: Any, index: int, source: str | None) -> Problem:
     return Problem(id=pid, question=question, gold=gold, source=src, meta={**meta, **extra})
 
 
+def _parse_folio(row: dict, index: int, source: str | None) -> Problem:
+    """A FOLIO row: ``premises`` (list), ``conclusion``, ``label``, gold FOL kept in ``meta``."""
+    from .logic.problems import format_logic_question
+
+    premises, conclusion = row["premises"], row["conclusion"]
+    if not isinstance(premises, list) or not all(isinstance(p, str) for p in premises):
+        raise ValueError("FOLIO 'premises' must be a list of strings")
+    if not isinstance(conclusion, str) or not conclusion.strip():
+        raise ValueError("FOLIO 'conclusion' must be a non-empty string")
+    label = row.get("label")
+    if label is not None and label not in _FOLIO_LABELS:
+        raise ValueError(f"FOLIO label {label!r} is not one of {sorted(_FOLIO_LABELS)}")
+    src = source or "folio"
+    meta = {
+        "premises": [" ".join(p.split()) for p in premises],
+        "conclusion": " ".join(conclusion.split()),
+        "premises_fol": row.get("premises-FOL"),
+        "conclusion_fol": row.get("conclusion-FOL"),
+    }
+    pid = str(row["id"]) if row.get("id") is not None else f"{src}-{index}"
+    return Problem(id=pid, question=format_logic_question(premises, conclusion),
+                   gold=_FOLIO_LABELS.get(label) if label else None, source=src, meta=meta)
+
+
+def _parse_proofwriter(row: dict, index: int, source: str | None) -> Problem:
+    """A ProofWriter row (Logic-LM's copy): ``context``, ``question`` ending in the statement, ``answer`` A/B/C."""
+    import re
+
+    from .logic.problems import format_logic_question
+
+    context, question = row["context"], row["question"]
+    if not isinstance(context, str) or not isinstance(question, str):
+        raise ValueError("ProofWriter 'context' and 'question' must be strings")
+    answer = row.get("answer")
+    if answer is not None and answer not in _PROOFWRITER_LABELS:
+        raise ValueError(f"ProofWriter answer {answer!r} is not one of A, B, C")
+    # "Based on the above information, is the following statement true, false, or unknown? Charlie is kind."
+    statement = question.rsplit("?", 1)[-1].strip() or question.strip()
+    # The context is plain sentences; one premise per sentence.
+    premises = [s for s in re.split(r"(?<=\.)\s+", context.strip()) if s]
+    src = source or "proofwriter"
+    pid = str(row["id"]) if row.get("id") is not None else f"{src}-{index}"
+    return Problem(id=pid, question=format_logic_question(premises, statement),
+                   gold=_PROOFWRITER_LABELS.get(answer) if answer else None, source=src,
+                   meta={"premises": premises, "conclusion": statement})
+
+
+def _json_array_rows(path: str | os.PathLike[str]) -> list[Any] | None:
+    """The rows of a file holding one JSON array (ProofWriter's ``dev.json``), or None for JSONL."""
+    with open(path, encoding="utf-8") as f:
+        head = f.read(4096).lstrip()
+        if not head.startswith("["):
+            return None
+        f.seek(0)
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError:
+            # Not one JSON document (e.g. JSONL whose first row is a bad '[...]' line):
+            # read it line by line, so good lines survive and bad ones are reported.
+            return None
+    return data if isinstance(data, list) else None
+
+
 def load_problems_jsonl(path: str | os.PathLike[str], source: str | None = None) -> JsonlLoad:
     """Load a JSONL file of problems, skipping (and reporting) bad lines.
 
     Row styles are detected per line: GSM8K (``question`` + ``answer`` with
     ``####``), MATH (``problem`` + ``answer``/``solution``), or plain
-    ``{"id", "question", "answer"}``. Ids: the row's ``id`` (or ``unique_id``),
-    else ``gsm8k-<i>`` / ``math500-<i>`` with ``i`` the 0-based line index (so
-    ids do not shift when a bad line is skipped), else a content hash. ``source``
-    overrides the detected style name (and the id prefix). Blank lines are ignored.
+    ``{"id", "question", "answer"}``, FOLIO (``premises`` + ``conclusion``
+    [+ ``label``]) or ProofWriter (``context`` + ``question`` + ``options``,
+    ``answer`` A/B/C). A file holding one JSON array (ProofWriter's ``dev.json``)
+    is read as rows too; its "line numbers" are then 1-based item numbers.
+    Ids: the row's ``id`` (or ``unique_id``), else ``gsm8k-<i>`` / ``math500-<i>``
+    / ``folio-<i>`` with ``i`` the 0-based line index (so ids do not shift when a
+    bad line is skipped), else a content hash. ``source`` overrides the detected
+    style name (and the id prefix). Blank lines are ignored.
     """
     problems: list[Problem] = []
     errors: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
+    array = _json_array_rows(path)
     with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
+        lines = (json.dumps(r) for r in array) if array is not None else f
+        for line_no, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
@@ -191,12 +282,26 @@ def load_math500(data_dir: str | os.PathLike[str] | None = None, limit: int | No
     return _load_clean(data_root(data_dir) / "math500" / "test.jsonl", "math500", limit)
 
 
+def load_folio(data_dir: str | os.PathLike[str] | None = None, limit: int | None = None) -> list[Problem]:
+    """The 204 FOLIO validation items (ids ``folio-<line>``); gold FOL in ``meta``."""
+    return _load_clean(data_root(data_dir) / "folio" / "folio-validation.jsonl", "folio", limit)
+
+
+def load_proofwriter(data_dir: str | os.PathLike[str] | None = None, limit: int | None = None) -> list[Problem]:
+    """The 600 ProofWriter depth-5 items of Logic-LM's ``dev.json`` (A/B/C -> True/False/Unknown)."""
+    return _load_clean(data_root(data_dir) / "proofwriter" / "dev.json", "proofwriter", limit)
+
+
 def grade(prediction: str | None, gold: str, checker: AnswerChecker) -> bool:
     """True if an extracted final answer matches ``gold``; an abstention (``None``) is wrong.
 
     Pass the *extracted* answer (see :func:`~lemmaflow.tools.answers.extract_answer`),
-    not the whole reasoning chain.
+    not the whole reasoning chain. A logic label gold (``True``/``False``/``Unknown``)
+    needs the same label (case-insensitive): "1" is not "True" and "Uncertain" is not
+    "Unknown" here; everything else is compared by math equivalence.
     """
     if prediction is None or not prediction.strip():
         return False
+    if gold in LOGIC_LABELS:
+        return prediction.strip().lower() == gold.lower()
     return checker.equivalent(prediction, gold)

@@ -2,13 +2,14 @@
 
 from .chain_of_thought import ChainOfThought
 from .fobar import FOBAR
+from .linc import Linc
 from .program_of_thought import ProgramOfThought
 from .self_consistency import SelfConsistency, VoteSummary
 from .tora import DotaMath, Execution, ToRA
 from .verify import VerifyChain
 from .vote import Vote
 
-BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain]
+BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc]
 
 __all__ = [
     "BUILTIN_NODES",
@@ -16,6 +17,7 @@ __all__ = [
     "DotaMath",
     "Execution",
     "FOBAR",
+    "Linc",
     "ProgramOfThought",
     "SelfConsistency",
     "ToRA",

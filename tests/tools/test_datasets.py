@@ -131,3 +131,66 @@ def test_grade_shifted_answers_are_wrong(checker: AnswerChecker, gsm8k: list[Pro
     for p, other in zip(gsm8k[:200], gsm8k[1:201]):
         if int(p.gold) != int(other.gold):
             assert not grade(other.gold, p.gold, checker), p.id
+
+
+# ---- logic benchmarks (FOLIO, ProofWriter) ----
+
+
+def test_load_folio_labels_and_gold_fol() -> None:
+    from collections import Counter
+
+    from lemmaflow.tools.datasets import load_folio
+    from lemmaflow.tools.logic.problems import parse_logic_question
+
+    folio = load_folio()
+    assert len(folio) == 204 and folio[0].id == "folio-0" and folio[203].id == "folio-203"
+    assert Counter(p.gold for p in folio) == {"True": 72, "False": 63, "Unknown": 69}  # Uncertain -> Unknown
+    p = folio[0]
+    premises, conclusion = parse_logic_question(p.question)
+    assert premises == p.meta["premises"] and len(premises) == 6
+    assert conclusion == "Bonnie performs in school talent shows often."
+    assert p.meta["conclusion_fol"] == "Engaged(bonnie)" and len(p.meta["premises_fol"]) == 6
+
+
+def test_load_proofwriter_json_array() -> None:
+    from collections import Counter
+
+    from lemmaflow.tools.datasets import data_root, load_problems_jsonl, load_proofwriter
+    from lemmaflow.tools.logic.problems import parse_logic_question
+
+    pw = load_proofwriter()
+    assert len(pw) == 600 and Counter(p.gold for p in pw) == {"True": 200, "False": 200, "Unknown": 200}
+    p = pw[0]
+    assert p.id == "ProofWriter_AttNoneg-OWA-D5-1041_Q1" and p.gold == "True"  # answer "A"
+    premises, conclusion = parse_logic_question(p.question)
+    assert premises[0] == "Bob is cold." and len(premises) == 20 and conclusion == "Charlie is kind."
+    # The generic loader (what `lemmaflow solve --input` uses) detects both files by their fields.
+    assert load_problems_jsonl(data_root() / "proofwriter" / "dev.json").problems[0] == p
+    assert load_problems_jsonl(data_root() / "folio" / "folio-validation.jsonl").problems[5].id == "folio-5"
+
+
+def test_logic_rows_bad_fields(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"premises": "not a list", "conclusion": "c", "label": "True"}),
+        json.dumps({"premises": ["a"], "conclusion": "c", "label": "Maybe"}),
+        json.dumps({"context": "A.", "question": "? x", "options": [], "answer": "D"}),
+        json.dumps({"premises": ["a."], "conclusion": "c.", "label": "Uncertain"}),
+    ]) + "\n")
+    res = load_problems_jsonl(path)
+    assert [ln for ln, _ in res.errors] == [1, 2, 3]
+    assert "list of strings" in res.errors[0][1] and "Maybe" in res.errors[1][1] and "A, B, C" in res.errors[2][1]
+    assert res.problems[0].gold == "Unknown"
+    # A JSONL file whose first row is a stray array is still read line by line: nothing good is lost.
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('[1, 2]\n{"question": "1+1?", "answer": "2"}\n')
+    res = load_problems_jsonl(mixed)
+    assert [p.gold for p in res.problems] == ["2"] and res.errors[0][0] == 1
+
+
+def test_grade_logic_labels_exactly(checker: AnswerChecker) -> None:
+    assert grade("True", "True", checker) and grade(" unknown ", "Unknown", checker)
+    assert not grade("1", "True", checker)  # math equivalence would not apply to labels
+    assert not grade("Uncertain", "Unknown", checker) and not grade("False", "True", checker)
+    assert not grade(None, "False", checker)
+    assert grade("0.5", "1/2", checker)  # math golds still use equivalence
