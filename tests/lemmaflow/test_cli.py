@@ -15,6 +15,12 @@ EXAMPLES = ROOT / "examples" / "problems" / "easy_arithmetic.jsonl"
 
 
 def lemmaflow(*args, timeout=600, **kw):
+    # In-process CLI calls of other tests (main([...])) quiet engine logs through os.environ;
+    # a child CLI must start from the user's environment, not inherit that.
+    if "env" not in kw:
+        from lemmaflow.engine_logs import QUIET_ENV
+
+        kw["env"] = {k: v for k, v in os.environ.items() if k not in QUIET_ENV}
     return subprocess.run([sys.executable, "-m", "lemmaflow", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, **kw)
 
