@@ -15,7 +15,8 @@ ids, ``{"message": ...}`` for unknown ids) over a tiny, documented semantics:
   Two types are "equal" iff those texts are equal. Declaring a name twice is an
   error. A declaration with an error is still added, depending on ``sorryAx``
   (Lean's error recovery does the same).
-- ``axiom N : T`` declares ``N`` depending on the axiom ``N``.
+- ``axiom N : T`` declares ``N`` depending on the axiom ``N``; ``def N ... := body``
+  declares ``N`` (its body is not read).
 - A term proof is ``sorry``, ``rfl``, ``trivial`` or a declared name (``N`` or
   ``@N``), whose type must equal the expected one ("type mismatch" otherwise).
 - A tactic proof ``by t1; t2`` (``;`` or new lines) starts with one goal,
@@ -216,6 +217,9 @@ class FakeRepl:
                 out["messages"].append(self._msg(full, start, end, f"unknown identifier '{alias.group(1)}'"))
                 return
             sig = decls[alias.group(1)].type
+        if kw == "def":  # a definition's body is not read
+            decls[name or ""] = Decl(sig, frozenset())
+            return
         proof_at = assign + 2
         proof = item[proof_at:]
         proof_start = start + proof_at + (len(proof) - len(proof.lstrip()))

@@ -51,6 +51,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, Field
@@ -158,8 +159,11 @@ class TacticResponse(BaseModel):
 
 
 def fake_repl_command() -> list[str]:
-    """The command line of the shipped test double (:mod:`.lean_fake_repl`); never a Lean."""
-    return [sys.executable, "-m", "lemmaflow.tools.provers.lean_fake_repl"]
+    """The command line of the shipped test double (:mod:`.lean_fake_repl`); never a Lean.
+
+    It runs the module's file directly (it imports only the standard library), which starts
+    in a tenth of the time ``python -m lemmaflow...`` takes to import the package."""
+    return [sys.executable, str(Path(__file__).with_name("lean_fake_repl.py"))]
 
 
 def find_lean_repl() -> tuple[list[str], str | None]:
