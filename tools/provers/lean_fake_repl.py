@@ -5,7 +5,7 @@ nothing. It speaks the REPL's wire protocol exactly (JSON request + blank line
 in, pretty-printed JSON answer + blank line out, environment and proof-state
 ids, ``{"message": ...}`` for unknown ids) over a tiny, documented semantics:
 
-- A command is split into items at lines that start (column 0) with
+- Comments are ignored. A command is split into items at lines that start (column 0) with
   ``import``, ``theorem``, ``lemma``, ``def``, ``axiom``, ``example``,
   ``#print``, ``open``, ``set_option``, ``namespace``, ``section`` or ``end``.
   ``import`` is only allowed without ``env`` (as in the REPL); ``open``,
@@ -52,6 +52,11 @@ __all__ = ["FakeRepl", "main"]
 _ITEM = re.compile(r"^(import|theorem|lemma|def|axiom|example|#print|open|set_option|namespace|section|end)\b", re.M)
 _CLOSERS = {"rfl", "decide", "norm_num", "simp", "omega", "linarith", "nlinarith", "ring", "trivial",
             "positivity", "aesop"}
+
+
+def _blank_comments(text: str) -> str:
+    """Comments (``--`` to the end of the line, ``/- -/``, not nested) become spaces; offsets are kept."""
+    return re.sub(r"--[^\n]*|/-.*?-/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
 
 
 @dataclass
@@ -139,7 +144,7 @@ class FakeRepl:
 
     # -- commands ------------------------------------------------------------
     def command(self, req: dict[str, Any]) -> dict[str, Any]:
-        text: str = req["cmd"]
+        text: str = _blank_comments(req["cmd"])
         if "env" in req:
             if not isinstance(req["env"], int) or not 0 <= req["env"] < len(self.envs):
                 return {"message": "Unknown environment."}
