@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .base import ProofResult, ProofTask, ProverMessage
 from .lean_check import LeanPlan, LeanPlanError, PlannedCommand, axioms_verdict, build_plan, parse_print_axioms
 from .lean_pool import HeaderError, LeanPool, LeanPoolConfig
-from .lean_repl import CommandResponse, LeanRepl, ReplDead, ReplError, ReplMessage, ReplProtocolError, ReplTimeout
+from .lean_repl import CommandResponse, LeanRepl, ReplDead, ReplError, ReplProtocolError, ReplTimeout
 from .lean_tactics import TacticSession
 
 __all__ = ["LeanConfig", "LeanProver"]
@@ -62,10 +62,6 @@ class LeanConfig(BaseModel):
         return LeanPoolConfig(command=self.command, cwd=self.cwd, pool_size=self.pool_size,
                               memory_limit_mb=self.memory_limit_mb, header_timeout_s=self.header_timeout_s,
                               max_headers=self.max_headers, max_requests=self.max_requests)
-
-
-def _severity(m: ReplMessage) -> str:
-    return {"information": "info"}.get(m.severity, m.severity)
 
 
 def _first_line(text: str) -> str:
@@ -125,8 +121,10 @@ class LeanProver:
             result = ProofResult(status="failed", messages=e.messages, reason=e.reason)
         except ReplTimeout:
             result = ProofResult(status="timeout", reason=f"no verdict within {limit:g} s")
-        except (ReplDead, ReplProtocolError) as e:
+        except ReplDead as e:
             result = ProofResult(status="crashed", reason=f"the Lean REPL died: {e}")
+        except ReplProtocolError as e:
+            result = ProofResult(status="crashed", reason=f"the Lean REPL broke the protocol: {e}")
         except ReplError as e:  # {"message": ...}: the REPL refused a request
             result = ProofResult(status="failed", reason=f"the Lean REPL refused a request: {e}")
         result.time_s = time.monotonic() - t0
@@ -141,7 +139,7 @@ class LeanProver:
         out = []
         for m in answer.messages:
             line, col = plan.position(cmd, m.pos.line if m.pos else None, m.pos.column if m.pos else None)
-            out.append(ProverMessage(severity=_severity(m), text=m.data, line=line, column=col))  # type: ignore[arg-type]
+            out.append(ProverMessage(severity=m.level, text=m.data, line=line, column=col))
         return out
 
     def _run(self, repl: LeanRepl, env: int, plan: LeanPlan, deadline: float) -> ProofResult:

@@ -79,8 +79,7 @@ class PooledRepl:
         """The environment id after ``header`` in this process (running the header once)."""
         if header in self.headers:
             return self.headers[header]
-        if len(self.headers) >= self.cfg.max_headers or self.repl.requests >= self.cfg.max_requests \
-                or not self.repl.alive:
+        if len(self.headers) >= self.cfg.max_headers or not self.repl.alive:
             self.start()
         answer = self.repl.command(header, env=None, timeout_s=self.cfg.header_timeout_s)
         if answer.errors:
@@ -180,8 +179,8 @@ class LeanPool:
         (timeout, crash, protocol error) restarts the process in the background and propagates."""
         proc = self._acquire(header)
         try:
-            if not proc.repl.alive:
-                proc.start()
+            if not proc.repl.alive or proc.repl.requests >= self.config.max_requests:
+                proc.start()  # dead, or grown too large (the REPL keeps every environment and proof state)
             env = proc.header_env(header)
             yield proc.repl, env
         finally:

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from .base import ProverError, ProverUnavailable
 
@@ -103,7 +103,7 @@ class Position(BaseModel):
 
 
 class ReplMessage(BaseModel):
-    severity: Literal["error", "warning", "information", "info"] = "error"
+    severity: str = "error"  # error | warning | info (older REPLs: information)
     pos: Position | None = None
     end_pos: Position | None = Field(None, alias="endPos")
     data: str = ""
@@ -113,6 +113,11 @@ class ReplMessage(BaseModel):
     @property
     def is_error(self) -> bool:
         return self.severity == "error"
+
+    @property
+    def level(self) -> Literal["error", "warning", "info"]:
+        """The severity as :class:`~lemmaflow.tools.provers.base.ProverMessage` spells it."""
+        return "warning" if self.severity == "warning" else "error" if self.is_error else "info"
 
 
 class ReplSorry(BaseModel):
@@ -311,9 +316,15 @@ class LeanRepl:
         answer = self.request(payload, timeout_s)
         if "env" not in answer:
             raise ReplProtocolError(f"command answer without env: {str(answer)[:200]}")
-        return CommandResponse.model_validate(answer)
+        try:
+            return CommandResponse.model_validate(answer)
+        except ValidationError as e:
+            raise ReplProtocolError(f"unexpected command answer: {e}") from None
 
     def tactic(self, proof_state: int, tactic: str, timeout_s: float = 60.0) -> TacticResponse:
         """Run one tactic on a recorded proof state."""
         answer = self.request({"tactic": tactic, "proofState": proof_state}, timeout_s)
-        return TacticResponse.model_validate(answer)
+        try:
+            return TacticResponse.model_validate(answer)
+        except ValidationError as e:
+            raise ReplProtocolError(f"unexpected tactic answer: {e}") from None

@@ -103,8 +103,7 @@ class TacticSession:
             raise TacticSessionLost(f"the REPL process died: {e}") from None
         except ReplRequestError as e:  # unknown proof state, a Lean exception in the tactic
             return TacticResult(status="error", error=str(e), time_s=time.monotonic() - t0)
-        msgs = [ProverMessage(severity={"information": "info"}.get(m.severity, m.severity),  # type: ignore[arg-type]
-                              text=m.data, line=m.pos.line if m.pos else None,
+        msgs = [ProverMessage(severity=m.level, text=m.data, line=m.pos.line if m.pos else None,
                               column=m.pos.column if m.pos else None) for m in answer.messages]
         elapsed = time.monotonic() - t0
         if answer.errors:
