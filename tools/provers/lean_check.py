@@ -27,9 +27,11 @@ of the dataset, shared by every check and never extended by one):
 
 Before running anything, :func:`scan_proof` rejects text that could subvert
 steps 4-5 from inside the environment: new syntax or elaborators (``macro``,
-``syntax``, ``notation``, ``elab`` ... could rewrite our own check commands),
-metaprograms that run at elaboration time (``#eval``, ``run_cmd``,
-``initialize``), ``debug.*`` options (``debug.skipKernelTC`` turns the kernel
+``syntax``, ``notation``, ``elab``, ``@[tactic ...]`` ... could rewrite our own
+check commands), metaprograms that run at elaboration time (``#eval`` — whose
+output could also corrupt the REPL's stdout — ``run_cmd``, ``run_tac``,
+``initialize``, the elaborator monads and environment API: ``MetaM``,
+``modifyEnv``, ``addDecl`` ...), ``debug.*`` options (``debug.skipKernelTC`` turns the kernel
 off), ``unsafe``/``implemented_by``/``extern``, ``variable``/``include``
 (section hypotheses would become hypotheses of step 4's theorem), ``import``.
 Comments and string literals are blanked first, so a word inside them is harmless.
@@ -73,7 +75,12 @@ FORBIDDEN: tuple[tuple[str, str], ...] = (
     (r"^\s*import\b", "'import' (the header fixes the imports)"),
     (r"\b(?:macro|macro_rules|syntax|declare_syntax_cat|notation|infix|infixl|infixr|prefix|postfix|"
      r"elab|elab_rules|term_elab|command_elab|tactic_elab)\b", "new syntax or elaborators"),
-    (r"(?:#eval|#exit|\brun_cmd\b|\brun_elab\b|\brun_meta\b|\b(?:builtin_)?initialize\b)", "metaprograms run while checking"),
+    (r"(?:#eval|#exit|\brun_cmd\b|\brun_elab\b|\brun_meta\b|\brun_tac\b|\bby_elab\b|\b(?:builtin_)?initialize\b)",
+     "metaprograms run while checking"),
+    (r"(?:@\[|\battribute\s*\[)[^\]]*\b(?:tactic|term_elab|command_elab|macro|builtin_\w+|init)\b",
+     "an attribute that registers an elaborator or initializer"),
+    (r"\b(?:TacticM|TermElabM|CommandElabM|MetaM|CoreM|IO|Environment|modifyEnv|setEnv|addDecl\w*|ofReduceBool)\b",
+     "metaprogramming (Lean's elaborator monads or environment)"),
     (r"\bdebug\.\w+", "a debug option (debug.skipKernelTC disables the kernel)"),
     (r"\b(?:unsafe|implemented_by|extern)\b", "unsafe code or compiler overrides (implemented_by/extern)"),
     (r"^\s*(?:variable|include|omit)\b", "section variables (they would become hypotheses of the checked theorem)"),

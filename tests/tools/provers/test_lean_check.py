@@ -64,13 +64,19 @@ def test_blank_comments_keeps_offsets_and_lines():
 
 
 @pytest.mark.parametrize("text", ["  norm_num\nelab \"x\" : tactic => pure ()", "  set_option debug.skipKernelTC true in simp",
-                                  "@[extern \"f\"] opaque f : Nat", "include h", "  decide\ninitialize pure ()"])
+                                  "@[extern \"f\"] opaque f : Nat", "include h", "  decide\ninitialize pure ()",
+                                  "  run_tac Lean.Elab.Tactic.evalTactic (← `(tactic| rfl))",
+                                  "@[tactic Lean.Parser.Tactic.decide] def myDecide : Lean.Elab.Tactic.Tactic := fun _ => pure ()",
+                                  "attribute [local macro Lean.Parser.Tactic.decide] foo",
+                                  "def f : Lean.MetaM Unit := pure ()", "def g : Lean.CoreM Unit := Lean.modifyEnv id"])
 def test_scan_refuses(text):
     with pytest.raises(LeanPlanError, match="forbidden"):
         scan_proof(text)
 
 
-@pytest.mark.parametrize("text", ["  simp [variable_lemma]", "  exact h.elim -- variable", "  nlinarith [sq_nonneg (a - b)]"])
+@pytest.mark.parametrize("text", ["  simp [variable_lemma]", "  exact h.elim -- variable", "  nlinarith [sq_nonneg (a - b)]",
+                                  "@[simp] theorem h : True := trivial", "  interval_cases x <;> simp_all",
+                                  "  have h : IsLeast {x | 0 < x} 1 := by sorry"])
 def test_scan_accepts_ordinary_text(text):
     scan_proof(text)
 
