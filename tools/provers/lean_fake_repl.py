@@ -32,7 +32,7 @@ ids, ``{"message": ...}`` for unknown ids) over a tiny, documented semantics:
 - ``#print axioms N`` answers an ``info`` message in Lean's wording.
 - Trigger inputs, for the client's failure paths: ``#fake_crash`` exits at once
   without answering, ``#fake_hang`` never answers, ``#fake_garbage`` answers a
-  line that is not JSON.
+  line that is not JSON, ``#fake_notice`` prints a notice line before its answer.
 
 Run: ``python -m lemmaflow.tools.provers.lean_fake_repl`` (stdin/stdout).
 """
@@ -311,6 +311,9 @@ def main() -> None:
         if "#fake_hang" in query:
             while True:
                 time.sleep(3600)
+        if "#fake_notice" in query:  # a notice line before a normal answer
+            sys.stdout.write("info: a toolchain notice\n")
+            query = query.replace("#fake_notice", "")
         if "#fake_garbage" in query:
             sys.stdout.write("this is not JSON\n\n")
             sys.stdout.flush()

@@ -269,6 +269,9 @@ class LeanRepl:
             self.kill()
             raise ReplDead(f"the Lean REPL exited: {e}") from None
         text = self._read_answer(time.monotonic() + timeout_s)
+        brace = text.find("{")
+        if brace > 0:  # a line the toolchain printed before the answer (e.g. a `lake env` notice)
+            text = text[brace:]
         try:
             answer = json.loads(text)
         except json.JSONDecodeError:

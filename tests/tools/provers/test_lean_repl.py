@@ -102,6 +102,10 @@ def test_hang_times_out_and_kills_the_process_group(repl):
     assert repl.command("def f := 1").env == 0
 
 
+def test_a_notice_line_before_the_answer_is_skipped(repl):
+    assert repl.command("#fake_notice").env == 0 and repl.command("def f := 1").env == 1
+
+
 def test_non_json_output_is_a_protocol_error(repl):
     with pytest.raises(ReplProtocolError):
         repl.command("#fake_garbage")
