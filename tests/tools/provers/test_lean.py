@@ -24,7 +24,7 @@ def problems():
 
 @pytest.fixture
 def prover():
-    with LeanProver(command=FAKE, pool_size=1, timeout_s=10.0) as p:
+    with LeanProver(command=FAKE, pool_size=1, timeout_s=30.0) as p:
         yield p
 
 
@@ -170,7 +170,7 @@ def test_hang_gives_timeout_then_restart(prover, problems):
     pid = prover.pool.pids()[0]
     t0 = time.monotonic()
     r = prover.check(p.task("  #fake_hang", timeout_s=0.5))
-    assert r.status == "timeout" and time.monotonic() - t0 < 3
+    assert r.status == "timeout" and time.monotonic() - t0 < 8  # not the prover's 30 s
     assert prover.check(p.task("  norm_num")).proved
     assert prover.restarts == 1 and prover.pool.pids()[0] != pid
 

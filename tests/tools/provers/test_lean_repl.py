@@ -96,7 +96,7 @@ def test_hang_times_out_and_kills_the_process_group(repl):
     t0 = time.monotonic()
     with pytest.raises(ReplTimeout):
         repl.command("#fake_hang", timeout_s=0.5)
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 8  # not the 60 s default
     assert not repl.alive and _gone(pid)
     repl.start()  # a fresh process serves again
     assert repl.command("def f := 1").env == 0
