@@ -1,0 +1,333 @@
+"""A client for the Lean 4 REPL (leanprover-community/repl): JSON requests and answers.
+
+Protocol (the REPL's README and ``REPL/Main.lean``): a request is one JSON
+object followed by a blank line, an answer is one JSON object followed by a
+blank line. Requests used here:
+
+- ``{"cmd": TEXT}`` elaborates TEXT (which may start with ``import``) in a fresh
+  environment; ``{"cmd": TEXT, "env": N}`` elaborates it on top of environment
+  ``N`` (no imports then). Every command answers a *new* environment id; old
+  ids stay valid, so running each proof on the header's id never sees an
+  earlier proof. Answer fields (absent when empty): ``env``, ``messages``
+  (``severity``, ``pos`` {line 1-based, column 0-based}, ``endPos``, ``data``),
+  ``sorries`` (``pos``, ``endPos``, ``goal``, ``proofState``).
+- ``{"tactic": TACTIC, "proofState": N}`` runs a tactic on a recorded proof
+  state (one per ``sorry``, or a previous tactic's answer) and answers
+  ``proofState`` (the new one), ``goals`` (pretty-printed, ``[]`` when solved),
+  ``messages`` and ``sorries``.
+- A request the REPL cannot serve (unknown env or proof state, a Lean exception
+  in tactic mode) answers ``{"message": TEXT}``: :class:`ReplRequestError`.
+
+A ``sorry`` is only a *warning* for Lean ("declaration uses 'sorry'"); callers
+must treat it as unproved (:attr:`CommandResponse.uses_sorry`).
+
+The process runs in its own process group with an address-space limit
+(``RLIMIT_AS``; note that Lean maps Mathlib's ``.olean`` files into memory, so
+the limit must cover them: 16 GiB by default in the pool). A request that gets
+no answer before its deadline kills the whole group (:class:`ReplTimeout`); a
+process that exits (crash, out of memory) raises :class:`ReplDead`.
+
+Example (any ``repl`` build; the fake shown runs everywhere)::
+
+    import sys
+    from lemmaflow.tools.provers.lean_repl import LeanRepl
+
+    repl = LeanRepl([sys.executable, "-m", "lemmaflow.tools.provers.lean_fake_repl"])
+    repl.start()
+    env = repl.command("def f := 37").env
+    print(repl.command("theorem t : 1 + 1 = 2 := by sorry", env=env).sorries[0].proof_state)
+    repl.close()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from pydantic import BaseModel, Field, ValidationError
+
+from .base import ProverError, ProverUnavailable
+
+__all__ = [
+    "CommandResponse",
+    "LeanRepl",
+    "ReplDead",
+    "ReplError",
+    "ReplMessage",
+    "ReplProtocolError",
+    "ReplRequestError",
+    "ReplSorry",
+    "ReplTimeout",
+    "TacticResponse",
+    "fake_repl_command",
+    "find_lean_repl",
+]
+
+ENV_VAR = "LEMMAFLOW_LEAN_REPL"
+CWD_VAR = "LEMMAFLOW_LEAN_CWD"
+
+
+class ReplError(ProverError):
+    """Base of the Lean REPL client's errors."""
+
+
+class ReplDead(ReplError):
+    """The REPL process exited (crash, out of memory, killed)."""
+
+
+class ReplTimeout(ReplError):
+    """No answer before the deadline; the process group has been killed."""
+
+
+class ReplProtocolError(ReplError):
+    """The REPL wrote something that is not a JSON answer; the process has been killed."""
+
+
+class ReplRequestError(ReplError):
+    """The REPL answered ``{"message": ...}``: unknown environment or proof state, Lean exception."""
+
+
+class Position(BaseModel):
+    line: int  # 1-based
+    column: int  # 0-based, in characters
+
+
+class ReplMessage(BaseModel):
+    severity: str = "error"  # error | warning | info (older REPLs: information)
+    pos: Position | None = None
+    end_pos: Position | None = Field(None, alias="endPos")
+    data: str = ""
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    @property
+    def level(self) -> Literal["error", "warning", "info"]:
+        """The severity as :class:`~lemmaflow.tools.provers.base.ProverMessage` spells it."""
+        return "warning" if self.severity == "warning" else "error" if self.is_error else "info"
+
+
+class ReplSorry(BaseModel):
+    pos: Position | None = None
+    end_pos: Position | None = Field(None, alias="endPos")
+    goal: str = ""
+    proof_state: int | None = Field(None, alias="proofState")
+
+    model_config = {"populate_by_name": True}
+
+
+_SORRY_WARNING = "declaration uses 'sorry'"
+
+
+class CommandResponse(BaseModel):
+    env: int
+    messages: list[ReplMessage] = Field(default_factory=list)
+    sorries: list[ReplSorry] = Field(default_factory=list)
+
+    @property
+    def errors(self) -> list[ReplMessage]:
+        return [m for m in self.messages if m.is_error]
+
+    @property
+    def uses_sorry(self) -> bool:
+        return bool(self.sorries) or any(_SORRY_WARNING in m.data for m in self.messages)
+
+
+class TacticResponse(BaseModel):
+    proof_state: int | None = Field(None, alias="proofState")
+    goals: list[str] = Field(default_factory=list)
+    messages: list[ReplMessage] = Field(default_factory=list)
+    sorries: list[ReplSorry] = Field(default_factory=list)
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def errors(self) -> list[ReplMessage]:
+        return [m for m in self.messages if m.is_error]
+
+    @property
+    def uses_sorry(self) -> bool:
+        return bool(self.sorries) or any(_SORRY_WARNING in m.data for m in self.messages)
+
+
+def fake_repl_command() -> list[str]:
+    """The command line of the shipped test double (:mod:`.lean_fake_repl`); never a Lean.
+
+    It runs the module's file directly (it imports only the standard library), which starts
+    in a tenth of the time ``python -m lemmaflow...`` takes to import the package."""
+    return [sys.executable, str(Path(__file__).with_name("lean_fake_repl.py"))]
+
+
+def find_lean_repl() -> tuple[list[str], str | None]:
+    """The real REPL's command line from ``$LEMMAFLOW_LEAN_REPL`` (and working directory from
+    ``$LEMMAFLOW_LEAN_CWD``), or :class:`ProverUnavailable` saying how to set it up."""
+    value = os.environ.get(ENV_VAR, "").strip()
+    if not value:
+        raise ProverUnavailable(
+            f"no Lean REPL: build leanprover-community/repl (lake build) and set {ENV_VAR} to its command, "
+            f"e.g. 'lake env /path/to/repl/.lake/build/bin/repl' with {CWD_VAR} set to your Mathlib project"
+        )
+    cwd = os.environ.get(CWD_VAR) or None
+    return shlex.split(value), cwd
+
+
+@dataclass
+class LeanRepl:
+    """One REPL process. Not thread-safe: the pool hands each one to one caller at a time."""
+
+    command_line: Sequence[str]
+    cwd: str | None = None
+    memory_limit_bytes: int | None = None
+    env_vars: dict[str, str] | None = None
+    pid: int | None = field(default=None, init=False)
+    requests: int = field(default=0, init=False)  # requests answered since the last start
+
+    def __post_init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._buf = b""
+
+    # -- process ---------------------------------------------------------------
+    def start(self) -> None:
+        self.kill()
+        limit = self.memory_limit_bytes
+
+        def confine() -> None:  # runs in the child before exec
+            if limit:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+        env = {**os.environ, **(self.env_vars or {})}
+        try:
+            self._proc = subprocess.Popen(
+                list(self.command_line), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True, preexec_fn=confine,
+            )
+        except OSError as e:
+            raise ProverUnavailable(f"cannot start the Lean REPL {list(self.command_line)!r}: {e}") from None
+        self.pid = self._proc.pid
+        self._buf = b""
+        self.requests = 0
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def kill(self) -> None:
+        """Kill the whole process group (the REPL and anything it started)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()  # type: ignore[union-attr]
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        self.kill()
+
+    def __enter__(self) -> "LeanRepl":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- protocol ----------------------------------------------------------------
+    def request(self, payload: dict[str, Any], timeout_s: float = 60.0) -> dict[str, Any]:
+        """Send one request, return its JSON answer (raises on ``{"message": ...}`` answers)."""
+        if not self.alive:
+            raise ReplDead("the Lean REPL is not running")
+        assert self._proc is not None and self._proc.stdin is not None
+        # json.dumps escapes newlines, so the request has no blank line inside
+        data = (json.dumps(payload, ensure_ascii=False) + "\n\n").encode()
+        try:
+            self._proc.stdin.write(data)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError) as e:
+            self.kill()
+            raise ReplDead(f"the Lean REPL exited: {e}") from None
+        text = self._read_answer(time.monotonic() + timeout_s)
+        brace = text.find("{")
+        if brace > 0:  # a line the toolchain printed before the answer (e.g. a `lake env` notice)
+            text = text[brace:]
+        try:
+            answer = json.loads(text)
+        except json.JSONDecodeError:
+            self.kill()
+            raise ReplProtocolError(f"not a JSON answer: {text[:200]!r}") from None
+        if not isinstance(answer, dict):
+            self.kill()
+            raise ReplProtocolError(f"not a JSON object: {text[:200]!r}")
+        self.requests += 1
+        if "message" in answer and "env" not in answer and "proofState" not in answer:
+            raise ReplRequestError(str(answer["message"]))
+        return answer
+
+    def _read_answer(self, deadline: float) -> str:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        while True:
+            # an answer ends at the first blank line after some content
+            stripped = self._buf.lstrip(b"\r\n")
+            end = stripped.find(b"\n\n")
+            if end < 0:
+                end = stripped.find(b"\n\r\n")
+            if end >= 0:
+                self._buf = stripped[end + 2:]
+                return stripped[:end].decode("utf-8", errors="replace")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise ReplTimeout("no answer from the Lean REPL in time")
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                code = self._proc.poll() if self._proc else None
+                self.kill()
+                raise ReplDead(f"the Lean REPL exited (status {code})")
+            self._buf += chunk
+
+    def command(self, cmd: str, env: int | None = None, timeout_s: float = 60.0) -> CommandResponse:
+        """Elaborate ``cmd`` (on top of ``env``, or in a fresh environment with its imports)."""
+        payload: dict[str, Any] = {"cmd": cmd}
+        if env is not None:
+            payload["env"] = env
+        answer = self.request(payload, timeout_s)
+        if "env" not in answer:
+            raise ReplProtocolError(f"command answer without env: {str(answer)[:200]}")
+        try:
+            return CommandResponse.model_validate(answer)
+        except ValidationError as e:
+            raise ReplProtocolError(f"unexpected command answer: {e}") from None
+
+    def tactic(self, proof_state: int, tactic: str, timeout_s: float = 60.0) -> TacticResponse:
+        """Run one tactic on a recorded proof state."""
+        answer = self.request({"tactic": tactic, "proofState": proof_state}, timeout_s)
+        try:
+            return TacticResponse.model_validate(answer)
+        except ValidationError as e:
+            raise ReplProtocolError(f"unexpected tactic answer: {e}") from None
