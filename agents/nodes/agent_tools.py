@@ -110,6 +110,14 @@ class SympyInputError(ValueError):
     """A sympy tool input outside the allow-list (the message says what)."""
 
 
+def _parses(src: str) -> bool:
+    try:
+        ast.parse(src.strip(), mode="eval")
+        return True
+    except SyntaxError:
+        return False
+
+
 def check_sympy_input(text: str, max_chars: int = 500) -> str:
     """The expression sympy will parse (``^`` → ``**``, ``a = b`` → ``solve(Eq(a, b))``), or SympyInputError."""
     src = text.strip().replace("^", "**")
@@ -118,7 +126,7 @@ def check_sympy_input(text: str, max_chars: int = 500) -> str:
     if len(src) > max_chars:
         raise SympyInputError(f"input longer than {max_chars} characters")
     eq = re.fullmatch(r"([^=<>!]+)=([^=]+)", src)
-    if eq:
+    if eq and all(_parses(side) for side in eq.groups()):
         src = f"solve(Eq({eq.group(1).strip()}, {eq.group(2).strip()}))"
     try:
         tree = ast.parse(src, mode="eval")
