@@ -86,14 +86,14 @@ def simulated(executor) -> list[dict]:
     return rows
 
 
-def embedded(n: int, max_tokens: int, executor) -> dict:
+def embedded(n: int, max_tokens: int, executor, data_dir: str | None = None) -> dict:
     from lemmaflow.agents.backends import make_embedded_backend
     from lemmaflow.agents.batch import BatchRunner
     from lemmaflow.cli import resolve_pipeline
     from lemmaflow.tools.answers import AnswerChecker
     from lemmaflow.tools.datasets import load_gsm8k
 
-    problems = load_gsm8k(limit=n)
+    problems = load_gsm8k(data_dir=data_dir, limit=n)
     backend = make_embedded_backend(seed=0, engine_args={"use_tqdm_on_load": False})
     res: dict[str, dict] = {}
     try:
@@ -139,6 +139,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-problems", type=int, default=10)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--skip-embedded", action="store_true")
+    ap.add_argument("--data-dir", help="the shared data folder (default: LEMMAFLOW_DATA or <project root>/../shared/data)")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
     from lemmaflow.engine_logs import quiet_engine_logs
@@ -149,7 +150,7 @@ def main(argv=None) -> int:
     with make_executor("forkserver", pool_size=2) as executor:
         figures = {"simulated": simulated(executor)}
         if not args.skip_embedded:
-            figures["embedded"] = embedded(args.n_problems, args.max_tokens, executor)
+            figures["embedded"] = embedded(args.n_problems, args.max_tokens, executor, args.data_dir)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     return 0
