@@ -133,18 +133,26 @@ def test_page_renders_in_headless_chromium(tmp_path):
 def test_plan_graphs_rewoo_evidence_and_decompose_dag():
     """ReWOO steps with their evidence, and a Decompose DAG (Q3 needs Q1 and Q2) drawn under its latest dependency."""
     from lemmaflow.agents.nodes import Decompose, ReWOO
-    from lemmaflow.sandboxes import make_executor
+    from lemmaflow.agents.nodes.agent_tools import ToolRegistry, ToolResult
 
-    plan = "Plan: count\n#E1 = Python[print(3 * 12)]\nPlan: subtract\n#E2 = Sympy[#E1 - 5]"
+    class Arith:  # a registry is passed explicitly; a trivial tool keeps this test sandbox-free
+        name, description, python_input = "calc", "integer arithmetic", False
+
+        def usable(self, ctx):
+            return True
+
+        async def __call__(self, arg, ctx):
+            return ToolResult(text=str(eval(arg, {"__builtins__": {}})), ok=True)
+
+    plan = "Plan: count\n#E1 = Calc[3 * 12]\nPlan: subtract\n#E2 = Calc[#E1 - 5]"
     lm = ScriptedLM(lambda p, i: plan if "make plans" in p else "\\boxed{31}")
-    with make_executor("forkserver", pool_size=1) as executor:
-        ctx = RunContext(backend=lm, executor=executor, problem_id="p")
-        asyncio.run(ReWOO()(ctx, question="pencils?"))
+    ctx = RunContext(backend=lm, problem_id="p")
+    asyncio.run(ReWOO(tools=ToolRegistry([Arith()]))(ctx, question="pencils?"))
     view = build_view(ctx.trace.to_dicts(), "p")
     sec = next(s for s in view.sections if s.title == "rewoo graph at rewoo")
     root, e1, e2 = sec.nodes
     assert (e1.title, e1.parent, e1.ok) == ("#E1", root.id, True) and ">>> evidence\n36" in e1.text
-    assert (e2.parent, e2.deps) == (e1.id, ["#E1"]) and "sympy[#E1 - 5]" in e2.text and e2.text.endswith("31")
+    assert (e2.parent, e2.deps) == (e1.id, ["#E1"]) and "calc[#E1 - 5]" in e2.text and e2.text.endswith("31")
 
     decomp = "Q1: boxes?\nQ2: later?\nQ3: left? [uses Q1, Q2]"
     lm = ScriptedLM(lambda p, i: decomp if "Break the problem" in p else "<b>\\boxed{7}</b>")
