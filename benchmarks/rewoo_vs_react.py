@@ -125,10 +125,11 @@ def embedded(n: int, max_tokens: int, executor, data_dir: str | None = None) -> 
         print(f"{name:8} {r['ok']:>3} {r['errors']:>3} {r['correct']:>5} {r['calls']:>5} {r['tools']:>5} "
               f"{r['prompt']:>7} {r['completion']:>6} {r['prompt'] + r['completion']:>7} {r['wall_s']:>6}")
     ratio = (ra["prompt"] + ra["completion"]) / max(1, rw["prompt"] + rw["completion"])
+    def per_tool(r):
+        return f"{(r['prompt'] + r['completion']) / r['tools']:.0f}" if r["tools"] else "n/a (no tool ran)"
     print(f"ReAct/ReWOO total tokens: {ratio:.2f}  (prompt {ra['prompt'] / max(1, rw['prompt']):.2f}, "
-          f"completion {ra['completion'] / max(1, rw['completion']):.2f}, "
-          f"tokens per tool call {((ra['prompt'] + ra['completion']) / max(1, ra['tools'])):.0f} vs "
-          f"{((rw['prompt'] + rw['completion']) / max(1, rw['tools'])):.0f})")
+          f"completion {ra['completion'] / max(1, rw['completion']):.2f}; tokens per tool call: "
+          f"ReAct {per_tool(ra)}, ReWOO {per_tool(rw)})")
     print("react finishes:", res["react"]["finish"])
     print("rewoo finishes:", res["rewoo"]["finish"])
     return {"results": res, "ratio": ratio}
