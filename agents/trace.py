@@ -28,6 +28,9 @@ EventKind = Literal[
     # tree node (id, parent, text, score, visits, tokens), one ``search_result``
     # naming the chosen path, one ``score`` per scored candidate.
     "search_node", "search_result", "score",
+    # Plans and decompositions (ReWOO, Decompose): one ``plan`` event with ``graph`` and
+    # ``steps`` ({id, text, detail, deps, answer}); a later event for the same node replaces it.
+    "plan",
 ]
 
 

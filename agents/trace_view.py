@@ -11,7 +11,11 @@ writes and rebuilds, for one problem:
   the question, each sample a leaf of its class (or, for ``Vote`` over chains such
   as ToRA, the sample's own chain), the winning class highlighted;
 - **chains** from ``llm_call``/``tool_call`` events of one node (ToRA rounds:
-  generation → code → output → generation ...).
+  generation → code → output → generation ...);
+- **plans** from ``plan`` events (ReWOO steps, Decompose sub-questions: ``graph``,
+  ``steps`` with ``id, text, detail, deps, answer, error``; the node's last event
+  wins): a DAG drawn as a tree under its latest dependency, every dependency
+  listed on the node (``needs Q1, Q2``); ReWOO steps show their evidence.
 
 The HTML page has no external resources (inline CSS and JS; nothing is
 fetched), and every piece of model text is HTML-escaped.
@@ -52,6 +56,7 @@ class ViewNode(BaseModel):
     terminal: bool = False
     chosen: bool = False  # on the chosen path / in the winning class
     ok: bool | None = None  # tool calls: did the code run
+    deps: list[str] = []  # plan steps: the steps this one needs (a DAG; ``parent`` is the latest of them)
 
 
 class Section(BaseModel):
@@ -213,6 +218,39 @@ def _sample(i: int, own: list[str], tops: list[str], events: list[dict], sid: st
     return [head, *_chain_nodes(chain, f"{sid}-s{i}", head.id, chosen)]
 
 
+def _plan_section(path: str, plan: dict, events: list[dict], sid: str) -> Section:
+    d = plan.get("data", {})
+    steps = [x for x in d.get("steps", []) or [] if isinstance(x, dict)]
+    graph = str(d.get("graph", "plan"))
+    evidence = {str(e["data"].get("step")): e["data"] for e in events
+                if e["kind"] == "tool_call" and _under(e.get("node") or "", path) and e["data"].get("step")}
+    root = ViewNode(id=f"{sid}-root", kind="root", title=f"{graph} at {path or 'root'}", chosen=True)
+    nodes, ids, edges = [root], {}, 0
+    for st in steps:
+        sid_ = str(st.get("id"))
+        deps = [str(x) for x in st.get("deps", []) or []]
+        known = [x for x in deps if x in ids]
+        edges += len(known)
+        text = str(st.get("text", ""))
+        if st.get("detail"):
+            text += f"\n{st['detail']}"
+        ev = evidence.get(sid_)
+        ok = None
+        if ev is not None:
+            text += f"\n>>> evidence\n{ev.get('output', '')}"
+            ok = ev.get("ok")
+        if st.get("error"):
+            text += f"\n>>> error\n{st['error']}"
+            ok = False
+        node = ViewNode(id=f"{sid}-{len(nodes)}", parent=ids[known[-1]] if known else root.id, kind="step",
+                        title=sid_, text=text, deps=deps, ok=ok,
+                        answer=None if st.get("answer") is None else str(st["answer"]))
+        ids[sid_] = node.id
+        nodes.append(node)
+    return Section(title=f"{graph} graph at {path or 'root'}", summary=f"{len(steps)} steps, {edges} dependencies",
+                   nodes=nodes)
+
+
 def build_view(events: Iterable[dict], problem_id: str) -> ProblemView:
     """Sections (search trees, votes, chains) of one problem's events."""
     events = list(events)
@@ -237,6 +275,9 @@ def build_view(events: Iterable[dict], problem_id: str) -> ProblemView:
             continue
         view.sections.append(_vote_section(path, vote, events, f"v{k}"))
         covered.append(path)
+    plans = {e.get("node") or "": e for e in events if e["kind"] == "plan"}  # the last event per node wins
+    for k, (path, plan) in enumerate(plans.items()):
+        view.sections.append(_plan_section(path, plan, events, f"p{k}"))
     chain_paths = list(dict.fromkeys(e.get("node") or "" for e in events if e["kind"] in ("llm_call", "tool_call")))
     for k, path in enumerate(chain_paths):
         if any(_under(path, c) for c in covered):
@@ -266,6 +307,8 @@ def _facts(n: ViewNode) -> str:
         parts.append(f"answer={n.answer!r}")
     if n.ok is not None:
         parts.append("ran ok" if n.ok else "code failed")
+    if n.deps:
+        parts.append(f"needs {','.join(n.deps)}")
     if n.terminal:
         parts.append("terminal")
     return " ".join(parts)
@@ -315,7 +358,7 @@ padding:5px 9px;box-shadow:0 1px 2px rgba(0,0,0,.05)}
 .node.kind-tool{background:#fbf8ef}.node.tool-failed{border-color:#d9534f}
 .head{display:flex;flex-wrap:wrap;gap:6px;align-items:center}
 .title{font-weight:600}.badge{font-size:12px;padding:0 6px;border-radius:9px;background:#e9edf2;color:#333}
-.badge.ans{background:#fff2c6}.badge.win{background:#2e9e5b;color:#fff}
+.badge.ans{background:#fff2c6}.badge.deps{background:#dde8f7}.badge.win{background:#2e9e5b;color:#fff}
 pre.text{margin:4px 0 0;white-space:pre-wrap;word-break:break-word;font:12.5px/1.35 ui-monospace,Menlo,Consolas,monospace;
 max-height:7.5em;overflow:auto;color:#27303a}
 body.full pre.text{max-height:none}
@@ -343,6 +386,8 @@ def _node_html(n: ViewNode, kids: dict, out: list[str]) -> None:
         badges.append(f'<span class="badge ans">answer {e(n.answer)}</span>')
     if n.ok is not None:
         badges.append(f'<span class="badge">{"ran ok" if n.ok else "failed"}</span>')
+    if n.deps:
+        badges.append(f'<span class="badge deps">needs {e(", ".join(n.deps))}</span>')
     if n.chosen:
         badges.append('<span class="badge win">chosen</span>')
     out.append(f'<li class="{"on-path" if n.chosen else ""}"><div class="{" ".join(cls)}" data-node-id="{e(n.id)}">'

@@ -38,6 +38,7 @@ _COMMAND_MODULES: tuple[str, ...] = ("lemmaflow.cli_bench", "lemmaflow.cli_trace
 
 BUILTIN_PIPELINES = (
     "sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "fobar", "sc_verified", "linc",
+    "rewoo", "react", "decompose",
 )
 
 
@@ -51,7 +52,8 @@ def _parse_value(text: str) -> Any:
 def _apply_overrides(node: dict, overrides: dict[str, Any], registry) -> None:
     """Set each override on the node's config if it has that field.
 
-    A ``vote`` node takes ``n`` as its ``k`` and passes the rest to its inner node.
+    A ``vote`` node takes ``n`` as its ``k`` and passes the rest to its inner node; a
+    ``decompose`` node applies them to itself and to its inner node.
     """
     cls = registry.get(node.get("type", ""))
     fields = cls.Config.model_fields
@@ -67,6 +69,8 @@ def _apply_overrides(node: dict, overrides: dict[str, Any], registry) -> None:
     for k, v in rest.items():
         if v is not None and k in fields:
             config[k] = v
+    if node.get("type") == "decompose" and isinstance(config.get("inner"), dict):
+        _apply_overrides(config["inner"], overrides, registry)  # sub-questions are solved by the inner node
 
 
 def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequence[str] = ()):

@@ -1,24 +1,31 @@
 """Built-in reasoning nodes."""
 
 from .chain_of_thought import ChainOfThought
+from .decompose import Decompose
 from .fobar import FOBAR
 from .linc import Linc
 from .program_of_thought import ProgramOfThought
+from .react import ReAct
+from .rewoo import ReWOO
 from .self_consistency import SelfConsistency, VoteSummary
 from .tora import DotaMath, Execution, ToRA
 from .verify import VerifyChain
 from .vote import Vote
 
-BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc]
+BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
+                 ReWOO, ReAct, Decompose]
 
 __all__ = [
     "BUILTIN_NODES",
     "ChainOfThought",
+    "Decompose",
     "DotaMath",
     "Execution",
     "FOBAR",
     "Linc",
     "ProgramOfThought",
+    "ReAct",
+    "ReWOO",
     "SelfConsistency",
     "ToRA",
     "VerifyChain",

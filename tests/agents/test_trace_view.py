@@ -128,3 +128,42 @@ def test_page_renders_in_headless_chromium(tmp_path):
         # Not blank: many colours (text, badges), and the highlight green of the chosen path is drawn.
         assert len(colors) > 100
         assert any(abs(r - 0x2E) < 12 and abs(g - 0x9E) < 12 and abs(b - 0x5B) < 12 for _, (r, g, b) in colors)
+
+
+def test_plan_graphs_rewoo_evidence_and_decompose_dag():
+    """ReWOO steps with their evidence, and a Decompose DAG (Q3 needs Q1 and Q2) drawn under its latest dependency."""
+    from lemmaflow.agents.nodes import Decompose, ReWOO
+    from lemmaflow.agents.nodes.agent_tools import ToolRegistry, ToolResult
+
+    class Arith:  # a registry is passed explicitly; a trivial tool keeps this test sandbox-free
+        name, description, python_input = "calc", "integer arithmetic", False
+
+        def usable(self, ctx):
+            return True
+
+        async def __call__(self, arg, ctx):
+            return ToolResult(text=str(eval(arg, {"__builtins__": {}})), ok=True)
+
+    plan = "Plan: count\n#E1 = Calc[3 * 12]\nPlan: subtract\n#E2 = Calc[#E1 - 5]"
+    lm = ScriptedLM(lambda p, i: plan if "make plans" in p else "\\boxed{31}")
+    ctx = RunContext(backend=lm, problem_id="p")
+    asyncio.run(ReWOO(tools=ToolRegistry([Arith()]))(ctx, question="pencils?"))
+    view = build_view(ctx.trace.to_dicts(), "p")
+    sec = next(s for s in view.sections if s.title == "rewoo graph at rewoo")
+    root, e1, e2 = sec.nodes
+    assert (e1.title, e1.parent, e1.ok) == ("#E1", root.id, True) and ">>> evidence\n36" in e1.text
+    assert (e2.parent, e2.deps) == (e1.id, ["#E1"]) and "calc[#E1 - 5]" in e2.text and e2.text.endswith("31")
+
+    decomp = "Q1: boxes?\nQ2: later?\nQ3: left? [uses Q1, Q2]"
+    lm = ScriptedLM(lambda p, i: decomp if "Break the problem" in p else "<b>\\boxed{7}</b>")
+    ctx = RunContext(backend=lm, problem_id="d")
+    asyncio.run(Decompose()(ctx, question="pencils?"))
+    view = build_view(ctx.trace.to_dicts(), "d")
+    sec = next(s for s in view.sections if s.title == "decompose graph at decompose")
+    root, q1, q2, q3 = sec.nodes
+    assert sec.summary == "3 steps, 2 dependencies"
+    assert q1.parent == q2.parent == root.id and q3.parent == q2.id and q3.deps == ["Q1", "Q2"]
+    assert [q.answer for q in (q1, q2, q3)] == ["7", "7", "7"]  # the last plan event (with answers) won
+    assert "needs Q1,Q2" in render_text(view)
+    page = render_html(view)
+    assert '<span class="badge deps">needs Q1, Q2</span>' in page and "<b>" not in page
