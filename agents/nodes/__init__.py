@@ -5,11 +5,14 @@ from .fobar import FOBAR
 from .linc import Linc
 from .program_of_thought import ProgramOfThought
 from .self_consistency import SelfConsistency, VoteSummary
+from .tool_maker import ToolMaker
+from .tool_user import ToolUser
 from .tora import DotaMath, Execution, ToRA
 from .verify import VerifyChain
 from .vote import Vote
 
-BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc]
+BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc, ToolMaker,
+                 ToolUser]
 
 __all__ = [
     "BUILTIN_NODES",
@@ -21,6 +24,8 @@ __all__ = [
     "ProgramOfThought",
     "SelfConsistency",
     "ToRA",
+    "ToolMaker",
+    "ToolUser",
     "VerifyChain",
     "Vote",
     "VoteSummary",
