@@ -103,35 +103,55 @@ def test_tool_user_pipeline_needs_a_library(tmp_path, capsys):
     assert rc == 2 and "uses the skill library: pass --library" in capsys.readouterr().err
 
 
+class _Borrowed:
+    """The test's engine, lent to in-process CLI calls (their close() must not stop it)."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+    def close(self):
+        pass
+
+
 @pytest.mark.embedded
-def test_make_tools_then_tool_user_end_to_end(tmp_path):
+def test_make_tools_then_tool_user_end_to_end(tmp_path, monkeypatch, capsys):
     """The CLI path on the embedded model: make-tools, solve --pipeline tool_user, library stats.
 
-    The 135M model rarely writes a passing tool in 64 tokens, so a hand-written verified tool is added
-    too: what must hold is that every step runs and records what happened, not that the model succeeds.
+    One engine serves both commands (in-process calls). The 135M model rarely writes a passing tool
+    in 64 tokens, so a hand-written verified tool is added too: what must hold is that every step
+    runs and records what happened, not that the model succeeds.
     """
-    from tests.lemmaflow.test_cli import EXAMPLES, lemmaflow
+    from lemmaflow import cli
+    from lemmaflow.agents.backends import make_embedded_backend
+
+    from tests.lemmaflow.test_cli import EXAMPLES
 
     lib, made, used = tmp_path / "lib.db", tmp_path / "make.jsonl", tmp_path / "use.jsonl"
-    r = lemmaflow("library", "make-tools", "--from", str(EXAMPLES), "--limit", "1", "--max-tokens", "64",
-                  "--library", str(lib), "--out", str(made), "--embedder", "hashing-256")
-    assert r.returncode == 0, r.stderr[-3000:]
-    [row] = [json.loads(x) for x in made.read_text().splitlines()]
-    assert row["id"] == "ex-add" and row["outcome"] in ("added", "malformed", "tests_failed") and row["attempts"] >= 1
-    assert "tools made:" in r.stdout
-    with open_store(lib) as s:
-        made_tools = s.count(kind="tool")
-        assert made_tools == (1 if row["outcome"] == "added" else 0)
-        s.add(Entry(kind="tool", name="add_numbers", language="python", status="verified",
-                    statement="add_numbers(a: int, b: int) -> int", docstring="The sum of two numbers a + b.",
-                    source="def add_numbers(a: int, b: int) -> int:\n    return a + b\n",
-                    tests=["assert add_numbers(7, 5) == 12"]))
-    r = lemmaflow("solve", "--input", str(EXAMPLES), "--limit", "1", "--pipeline", "tool_user", "--library", str(lib),
-                  "--max-tokens", "64", "--out", str(used), "--no-progress")
-    assert r.returncode == 0, r.stderr[-3000:]
+    backend = make_embedded_backend(seed=0)
+    monkeypatch.setattr(cli, "_make_backend", lambda args: _Borrowed(backend))
+    try:
+        assert main(["library", "make-tools", "--from", str(EXAMPLES), "--limit", "1", "--max-tokens", "64",
+                     "--retries", "0", "--library", str(lib), "--out", str(made), "--embedder", "hashing-256"]) == 0
+        assert "tools made:" in capsys.readouterr().out
+        [row] = [json.loads(x) for x in made.read_text().splitlines()]
+        assert row["id"] == "ex-add" and row["outcome"] in ("added", "malformed", "tests_failed") and row["attempts"] == 1
+        with open_store(lib) as s:
+            assert s.count(kind="tool") == (1 if row["outcome"] == "added" else 0)
+            s.add(Entry(kind="tool", name="add_numbers", language="python", status="verified",
+                        statement="add_numbers(a: int, b: int) -> int", docstring="The sum of two numbers a + b.",
+                        source="def add_numbers(a: int, b: int) -> int:\n    return a + b\n",
+                        tests=["assert add_numbers(7, 5) == 12"]))
+        assert main(["solve", "--input", str(EXAMPLES), "--limit", "1", "--pipeline", "tool_user", "--library", str(lib),
+                     "--max-tokens", "64", "--out", str(used), "--no-progress"]) == 0
+    finally:
+        backend.close()
     [res] = [json.loads(x) for x in used.read_text().splitlines()]
     assert res["status"] == "ok" and "add_numbers" in [t["name"] for t in res["outputs"]["retrieved"]]
-    r = lemmaflow("library", "stats", "--library", str(lib), "--json")
-    stats = json.loads(r.stdout)
+    capsys.readouterr()
+    assert main(["library", "stats", "--library", str(lib), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
     assert stats["events"]["retrieved"] >= 1 and stats["events"]["shown"] >= 1 and stats["problems_recorded"] == 1
     assert stats["events"].get("used", 0) == len(res["outputs"]["used"])
