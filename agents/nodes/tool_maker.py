@@ -370,9 +370,20 @@ class ToolMaker(Node):
 
     @staticmethod
     def _exact_duplicate(store, tool: ParsedTool):
+        """The stored entry with this tool's normalized content, under its own name or a ``_2``, ``_3``... rename."""
         from ...skills_library import content_hash
 
-        return store.find_by_hash(content_hash("tool", "python", tool.source, tool.signature))
+        name, k = unique_tool_name(tool.name, lambda n: False), 1
+        candidates = [tool, _renamed(tool, name)] if name != tool.name else [tool]
+        while True:
+            for t in candidates:
+                found = store.find_by_hash(content_hash("tool", "python", t.source, t.signature))
+                if found is not None:
+                    return found
+            k += 1
+            if k > 50 or not store.find_by_name(f"{name}_{k}", kind="tool"):
+                return None
+            candidates = [_renamed(tool, f"{name}_{k}")]
 
     def _store(self, store, executor, tool: ParsedTool, report: TestReport, inputs: Inputs, ctx):
         """Add the tested tool (near duplicates confirmed by cross-running tests); keep its name unique."""

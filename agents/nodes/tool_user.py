@@ -256,7 +256,7 @@ class ToolUser(Node):
         nonce = secrets.token_hex(8)
         files = {f"{MODULE}.py": build_tools_module(tools, nonce)} if tools else {}
         res = await executor.arun(Job(code=code, files=files, timeout_s=c.timeout_s))
-        events, stderr = parse_tool_events(res.stderr, nonce)
+        events, _ = parse_tool_events(res.stderr, nonce)
         by_name = {e.name: e for e in tools}
         called = sorted({n for k, n, _ in events if k == "call" and n in by_name})
         failed = {n: d for k, n, d in events if k in ("error", "load_error") and n in by_name}

@@ -127,6 +127,13 @@ def test_duplicates_are_not_stored_twice(store, executor):
     e = store.get(other.entry_id)
     assert e.source.startswith("def total_cost_2(") and e.tests == ["assert total_cost_2(2, 5) == 11"]
     assert e.statement.startswith("total_cost_2(")
+    # the renamed tool made again: found under its new name, not stored a third time
+    again, _ = make(store, executor, reply(body="return unit_price * count + 1", tests=("assert total_cost(2, 5) == 11",)))
+    assert again.outcome == "duplicate" and again.entry_id == other.entry_id and again.name == "total_cost_2"
+    sum_tool, _ = make(store, executor, reply(name="sum", tests=("assert sum(2, 5) == 10",)))
+    assert sum_tool.outcome == "added" and sum_tool.name == "sum_tool"
+    again, _ = make(store, executor, reply(name="sum", tests=("assert sum(2, 5) == 10",)))
+    assert again.outcome == "duplicate" and again.entry_id == sum_tool.entry_id
 
 
 def test_needs_executor_and_store(store, executor):
