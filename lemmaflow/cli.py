@@ -26,6 +26,8 @@ __all__ = [
     "build_models",
     "make_generator",
     "model_specs",
+    "pipeline_needs_executor",
+    "pipeline_needs_store",
     "resolve_pipeline",
     "add_backend_arguments",
 ]
@@ -38,7 +40,7 @@ _COMMAND_MODULES: tuple[str, ...] = ("lemmaflow.cli_bench", "lemmaflow.cli_trace
 
 BUILTIN_PIPELINES = (
     "sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "fobar", "sc_verified", "linc",
-    "rewoo", "react", "decompose",
+    "rewoo", "react", "decompose", "tool_user",
 )
 
 
@@ -107,6 +109,11 @@ def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequenc
 def pipeline_needs_executor(pipeline) -> bool:
     """Does any node (or a node it holds) run model-written code?"""
     return any(getattr(d["node"], "needs_executor", False) for _, d in pipeline.graph.nodes(data=True))
+
+
+def pipeline_needs_store(pipeline) -> bool:
+    """Does any node use the skill library (``--library``)?"""
+    return any(getattr(d["node"], "needs_store", False) for _, d in pipeline.graph.nodes(data=True))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -289,6 +296,9 @@ def _solve(args) -> int:
         console.print(f"[red]lemmaflow: bad --model-for / models:[/red] {e}")
         return 2
     store = None
+    if not args.library and pipeline_needs_store(pipeline):
+        console.print(f"[red]lemmaflow: pipeline {pipeline.name!r} uses the skill library: pass --library PATH[/red]")
+        return 2
     if args.library:
         from lemmaflow.skills_library import open_store
 

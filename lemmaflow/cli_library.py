@@ -7,6 +7,7 @@
     lemmaflow library export lib.jsonl        # '-' for stdout
     lemmaflow library import lib.jsonl        # deduplicates
     lemmaflow library stats [--json]
+    lemmaflow library make-tools --from runs/pot.jsonl --library lib.db   # tools from solved problems
 
 ``--library`` takes a file path, ``sqlite:///path.db`` or ``postgresql://...``; the default is
 ``$LEMMAFLOW_LIBRARY`` or ``runs/library.db``.
@@ -37,7 +38,7 @@ def add_parser(subparsers) -> None:
     filters.add_argument("--language", choices=["coq", "lean4", "python"])
     filters.add_argument("--status", choices=["pending", "verified", "failed", "demoted", "requested"])
 
-    p = subparsers.add_parser("library", help="the skill library: ls, show, search, rm, export, import, stats",
+    p = subparsers.add_parser("library", help="the skill library: ls, show, search, rm, export, import, stats, make-tools",
                               description="Inspect and manage a persistent skill library (lemmas and tools).")
     sub = p.add_subparsers(dest="library_command", metavar="ACTION", required=True)
     s = sub.add_parser("ls", parents=[common, filters], help="list entries")
@@ -57,6 +58,25 @@ def add_parser(subparsers) -> None:
     s.add_argument("path")
     s = sub.add_parser("stats", parents=[common], help="size, growth, reuse and share of solved problems using it")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = sub.add_parser(
+        "make-tools", parents=[common], help="create tested tools from the solved problems of a run (CRAFT)",
+        description="Abstract a general, tested Python tool from each solved problem (CRAFT, arXiv 2309.17428): "
+                    "--from is a `lemmaflow solve` results file (rows graded correct are used) or a problems "
+                    "file with gold answers. Tools run against their tests in the sandbox; only passing, "
+                    "non-duplicate tools are stored. Then: lemmaflow solve --pipeline tool_user --library LIB.")
+    s.add_argument("--from", dest="source", required=True, help="results JSONL of a run, or problems JSONL with answers")
+    s.add_argument("--out", help="one JSON row per problem: outcome, tool id/name, error")
+    s.add_argument("--limit", type=int, help="only the first N solved problems")
+    s.add_argument("--max-tokens", type=int, default=512, help="max new tokens per reply")
+    s.add_argument("--temperature", type=float, default=0.0)
+    s.add_argument("--retries", type=int, default=1, help="new replies after a malformed one or failing tests")
+    s.add_argument("--concurrency", type=int, default=16, help="problems in flight at once")
+    s.add_argument("--sandbox", choices=["forkserver", "bwrap", "docker", "subprocess"], default="forkserver",
+                   help="where tools run against their tests")
+    s.add_argument("--trace", help="append the maker's trace events (prompts, replies, test logs) to this JSONL")
+    from .cli import add_backend_arguments
+
+    add_backend_arguments(s)
     p.set_defaults(handler=_run)
 
 
@@ -85,6 +105,8 @@ def _run(args) -> int:
 
     out, err = Console(), Console(stderr=True, soft_wrap=True)
     cmd = args.library_command
+    if cmd == "make-tools":
+        return _make_tools(args, out, err)
     try:
         store = _open(args.library, create=cmd == "import", embedder=args.embedder)
     except Exception as e:  # missing file, bad URL, server down, schema too new: say so, exit 2
@@ -156,3 +178,82 @@ def _run(args) -> int:
     finally:
         store.close()
     return 0
+
+
+def _make_tools(args, out, err) -> int:
+    """``library make-tools``: load solved problems, start model and sandbox, run the maker, report."""
+    import asyncio
+
+    from .engine_logs import quiet_engine_logs
+
+    quiet_engine_logs(args.verbose)
+    from lemmaflow.agents.make_tools import load_solved, make_tools, summarize
+    from lemmaflow.agents.nodes import ToolMaker
+
+    try:
+        node = ToolMaker(max_tokens=args.max_tokens, temperature=args.temperature, retries=args.retries)
+        solved = load_solved(args.source)
+    except OSError as e:
+        err.print(f"[red]lemmaflow library: cannot read {args.source}: {e}[/red]")
+        return 2
+    except ValueError as e:
+        err.print(f"[red]lemmaflow library: {e}[/red]")
+        return 2
+    for line_no, why in solved.errors:
+        err.print(f"[yellow]{args.source}:{line_no}: skipped: {why}[/yellow]")
+    problems = solved.problems[: args.limit] if args.limit else solved.problems
+    err.print(f"{len(problems)} solved problems from {args.source} ({solved.kind} file; "
+              f"{solved.skipped} rows {'not solved' if solved.kind == 'results' else 'without an answer'})")
+    if not problems:
+        err.print("[red]lemmaflow library: no solved problems to make tools from[/red]")
+        return 2
+    try:
+        store = _open(args.library, create=True, embedder=args.embedder)
+    except Exception as e:
+        err.print(f"[red]lemmaflow library: {e}[/red]")
+        return 2
+    from lemmaflow.sandboxes import SandboxUnavailable, make_executor
+
+    from .cli import make_generator
+    from .engine_logs import loading_backend
+
+    backend = executor = None
+    try:
+        try:
+            executor = make_executor(args.sandbox)
+            executor.start()
+        except SandboxUnavailable as e:
+            err.print(f"[red]lemmaflow: sandbox {args.sandbox!r} unavailable:[/red] {e}")
+            return 2
+        with loading_backend(err, args):
+            backend = make_generator(args)
+        outf = open(args.out, "a", encoding="utf-8") if args.out else None
+        trace: list[dict] | None = [] if args.trace else None
+
+        def on_row(row):
+            err.print(f"{row.id}: {row.outcome}" + (f" {row.name} (#{row.entry_id})" if row.name else "")
+                      + (f" - {row.error[:200]}" if row.error else ""))
+            if outf is not None:
+                outf.write(row.model_dump_json() + "\n")
+                outf.flush()
+
+        try:
+            rows = asyncio.run(make_tools(problems, node, backend, executor, store, concurrency=args.concurrency,
+                                          on_row=on_row, trace=trace))
+        finally:
+            if outf is not None:
+                outf.close()
+        if trace is not None:
+            with open(args.trace, "a", encoding="utf-8") as f:
+                for ev in trace:
+                    f.write(json.dumps(ev, ensure_ascii=False) + "\n")
+        counts = summarize(rows)
+        out.print("tools made: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                  + f"  (library {args.library}: {store.count(kind='tool', status='verified')} verified tools)")
+        return 1 if counts.get("error") else 0
+    finally:
+        if backend is not None and hasattr(backend, "close"):
+            backend.close()
+        if executor is not None:
+            executor.close()
+        store.close()

@@ -173,6 +173,13 @@ def _apply_limits(lim: dict, first: bool, session: bool, base_vm: int) -> None:
 
 
 def _write_files(files: dict) -> None:
+    """Write the job's files into the work dir and make Python modules among them importable.
+
+    The work dir goes first on ``sys.path`` (like the script's directory of ``python script.py``;
+    ``-I`` left it out), import caches are invalidated, and in a session a module that a new file
+    replaces is dropped from ``sys.modules`` so the next import reads the new version.
+    """
+    written = set()
     for name, b64 in files.items():
         parts = [p for p in name.split("/") if p not in ("", ".")]
         if not parts or ".." in parts or name.startswith("/"):
@@ -182,6 +189,19 @@ def _write_files(files: dict) -> None:
             os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
             f.write(base64.b64decode(b64))
+        written.add(os.path.abspath(path))
+    if not written:
+        return
+    import importlib
+
+    work = os.getcwd()
+    if not sys.path or sys.path[0] != work:
+        sys.path.insert(0, work)
+    importlib.invalidate_caches()
+    for mod_name, mod in list(sys.modules.items()):
+        mod_file = getattr(mod, "__file__", None)
+        if isinstance(mod_file, str) and os.path.abspath(mod_file) in written:
+            del sys.modules[mod_name]
 
 
 def _serve(ctx: dict) -> None:

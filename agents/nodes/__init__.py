@@ -8,12 +8,14 @@ from .program_of_thought import ProgramOfThought
 from .react import ReAct
 from .rewoo import ReWOO
 from .self_consistency import SelfConsistency, VoteSummary
+from .tool_maker import ToolMaker
+from .tool_user import ToolUser
 from .tora import DotaMath, Execution, ToRA
 from .verify import VerifyChain
 from .vote import Vote
 
 BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
-                 ReWOO, ReAct, Decompose]
+                 ReWOO, ReAct, Decompose, ToolMaker, ToolUser]
 
 __all__ = [
     "BUILTIN_NODES",
@@ -28,6 +30,8 @@ __all__ = [
     "ReWOO",
     "SelfConsistency",
     "ToRA",
+    "ToolMaker",
+    "ToolUser",
     "VerifyChain",
     "Vote",
     "VoteSummary",

@@ -78,6 +78,7 @@ class Vote(Node):
         if self.scorer is not None and "chain" not in inner.Outputs.model_fields:
             raise ValueError(f"a weighted Vote needs an inner node with a `chain` output; {inner.kind} has none")
         self.needs_executor = getattr(inner, "needs_executor", False)
+        self.needs_store = getattr(inner, "needs_store", False)
 
     async def run(self, inputs: Inputs, ctx) -> Outputs:
         checker = ctx.require_checker()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lemmaflow.cli import main
 from lemmaflow.skills_library import Entry, HashingEmbedder, open_store
 
@@ -78,3 +80,78 @@ def test_missing_library_is_a_clear_error(tmp_path, capsys):
     assert main(["library", "ls", "--library", str(tmp_path / "nope.db")]) == 2
     assert "no library at" in capsys.readouterr().err
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_make_tools_bad_input_is_a_clear_error(tmp_path, capsys):
+    lib = str(tmp_path / "lib.db")
+    assert main(["library", "make-tools", "--from", str(tmp_path / "missing.jsonl"), "--library", lib]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    unsolved = tmp_path / "run.jsonl"
+    unsolved.write_text(json.dumps({"key": "k", "id": "a", "question": "1+1?", "answer": "3", "correct": False,
+                                    "status": "ok"}) + "\n")
+    assert main(["library", "make-tools", "--from", str(unsolved), "--library", lib]) == 2
+    err = capsys.readouterr().err
+    assert "1 rows not solved" in err and "no solved problems" in err
+    assert not (tmp_path / "lib.db").exists()  # nothing was created: no model started either
+
+
+def test_tool_user_pipeline_needs_a_library(tmp_path, capsys):
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "problems" / "easy_arithmetic.jsonl"
+    rc = main(["solve", "--input", str(examples), "--out", str(tmp_path / "o.jsonl"), "--pipeline", "tool_user"])
+    assert rc == 2 and "uses the skill library: pass --library" in capsys.readouterr().err
+
+
+class _Borrowed:
+    """The test's engine, lent to in-process CLI calls (their close() must not stop it)."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.embedded
+def test_make_tools_then_tool_user_end_to_end(tmp_path, monkeypatch, capsys):
+    """The CLI path on the embedded model: make-tools, solve --pipeline tool_user, library stats.
+
+    One engine serves both commands (in-process calls). The 135M model rarely writes a passing tool
+    in 64 tokens, so a hand-written verified tool is added too: what must hold is that every step
+    runs and records what happened, not that the model succeeds.
+    """
+    from lemmaflow import cli
+    from lemmaflow.agents.backends import make_embedded_backend
+
+    from tests.lemmaflow.test_cli import EXAMPLES
+
+    lib, made, used = tmp_path / "lib.db", tmp_path / "make.jsonl", tmp_path / "use.jsonl"
+    backend = make_embedded_backend(seed=0)
+    monkeypatch.setattr(cli, "_make_backend", lambda args: _Borrowed(backend))
+    try:
+        assert main(["library", "make-tools", "--from", str(EXAMPLES), "--limit", "1", "--max-tokens", "64",
+                     "--retries", "0", "--library", str(lib), "--out", str(made), "--embedder", "hashing-256"]) == 0
+        assert "tools made:" in capsys.readouterr().out
+        [row] = [json.loads(x) for x in made.read_text().splitlines()]
+        assert row["id"] == "ex-add" and row["outcome"] in ("added", "malformed", "tests_failed") and row["attempts"] == 1
+        with open_store(lib) as s:
+            assert s.count(kind="tool") == (1 if row["outcome"] == "added" else 0)
+            s.add(Entry(kind="tool", name="add_numbers", language="python", status="verified",
+                        statement="add_numbers(a: int, b: int) -> int", docstring="The sum of two numbers a + b.",
+                        source="def add_numbers(a: int, b: int) -> int:\n    return a + b\n",
+                        tests=["assert add_numbers(7, 5) == 12"]))
+        assert main(["solve", "--input", str(EXAMPLES), "--limit", "1", "--pipeline", "tool_user", "--library", str(lib),
+                     "--max-tokens", "64", "--out", str(used), "--no-progress"]) == 0
+    finally:
+        backend.close()
+    [res] = [json.loads(x) for x in used.read_text().splitlines()]
+    assert res["status"] == "ok" and "add_numbers" in [t["name"] for t in res["outputs"]["retrieved"]]
+    capsys.readouterr()
+    assert main(["library", "stats", "--library", str(lib), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["events"]["retrieved"] >= 1 and stats["events"]["shown"] >= 1 and stats["problems_recorded"] == 1
+    assert stats["events"].get("used", 0) == len(res["outputs"]["used"])

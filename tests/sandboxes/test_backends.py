@@ -62,6 +62,20 @@ def test_files_are_written_into_the_work_dir(executor):
     assert r.value == "('hello', b'\\x00\\x01', True)", r
 
 
+def test_job_files_are_importable_modules(executor):
+    """A module shipped in Job.files imports by name (how the tool user node ships tools)."""
+    job = Job(code="from lemmaflow_tools import triple\nfrom pkg.m import K\ntriple(K)",
+              files={"lemmaflow_tools.py": "def triple(x):\n    return 3 * x\n", "pkg/__init__.py": "",
+                     "pkg/m.py": "K = 14\n"})
+    r = executor.run(job)
+    assert r.ok and r.value == "42", r
+    with executor.session() as s:  # a session sees a re-shipped module's new version
+        assert s.run(job).value == "42"
+        r = s.run(Job(code="import lemmaflow_tools\nlemmaflow_tools.triple(1)",
+                      files={"lemmaflow_tools.py": "def triple(x):\n    return -3 * x\n"}))
+        assert r.value == "-3", r
+
+
 def test_work_dir_is_fresh_and_writable(executor):
     r1 = executor.run("import os, tempfile\nopen('x', 'w').write('1')\ntempfile.mkstemp()[1].startswith(os.getcwd())")
     assert r1.value == "True", r1
