@@ -38,6 +38,7 @@ _COMMAND_MODULES: tuple[str, ...] = ("lemmaflow.cli_bench", "lemmaflow.cli_trace
 
 BUILTIN_PIPELINES = (
     "sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "fobar", "sc_verified", "linc",
+    "best_of_n", "beam", "dvts", "mcts", "particle_filter",
 )
 
 
@@ -358,7 +359,8 @@ def _pipelines() -> int:
     print("node types:")
     for kind in reg.kinds():
         cls = reg.get(kind)
-        doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        # A node class's own docstring, else its module's (one node per module).
+        doc = (cls.__dict__.get("__doc__") or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
         print(f"  {kind:20s} {doc[0] if doc else ''}")
     return 0
 
