@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_backend_arguments(s)
     s.add_argument("--limit", type=int, help="only the first N problems")
     s.add_argument("--concurrency", type=int, default=256, help="problems in flight at once")
+    s.add_argument("--coalesce-ms", type=float, default=None,
+                   help="merge generate calls of concurrent problems arriving within this many ms into one "
+                        "backend call (tree search: one call per round for the whole batch)")
     s.add_argument("--max-samples", type=int, help="budget cap per problem: samples")
     s.add_argument("--max-total-tokens", type=int, help="budget cap per problem: prompt+completion tokens")
     s.add_argument("--max-completion-tokens", type=int, help="budget cap per problem: completion tokens")
@@ -324,7 +327,8 @@ def _solve(args) -> int:
         with AnswerChecker() as checker:
             runner = BatchRunner(pipeline, backend, checker, out_path=args.out, budget=budget,
                                  concurrency=args.concurrency, trace_path=args.trace, on_result=on_result,
-                                 executor=executor, models=models, store=store)
+                                 executor=executor, models=models, store=store,
+                                 coalesce_s=None if args.coalesce_ms is None else args.coalesce_ms / 1000)
             with reporter:
                 summary = asyncio.run(runner.run(problems))
     except KeyboardInterrupt:
