@@ -98,7 +98,8 @@ class MCTS(SearchAlgorithm):
                         break
                     tree.set_scores([leaf], scores)
                 self._backup(tree, leaf, leaf.score)
-                tree.emit(leaf)
+                for i in tree.path(leaf):
+                    tree.emit(tree.nodes[i])  # visits changed along the path
                 continue
             props = await budget.propose(problem, [leaf.state], c.width)
             if props is None:
