@@ -7,6 +7,9 @@ as its problem finishes — one write, flushed and fsynced — so Ctrl-C or
 output file skips every problem already finished, keyed by a content hash of
 problem text, pipeline spec and model. Failed items are recorded with their
 error and retried on the next run; one item failing never stops the batch.
+With ``coalesce_s`` the generate calls that concurrent problems make within that
+window go to the backend as one call (:class:`CoalescingBackend`), e.g. one call
+per tree-search round for the whole batch.
 
 Example::
 
