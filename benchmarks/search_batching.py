@@ -1,7 +1,7 @@
 """Batched tree-search expansion vs one problem at a time, side by side on one engine.
 
 Beam search (``beam_size`` x ``width``, ``max_steps`` steps of at most
-``step_max_tokens`` tokens, valued by the sympy step verifier: no model calls
+``max_tokens`` tokens, valued by the sympy step verifier: no model calls
 besides generation) over N GSM8K problems, twice on the same engine:
 
 1. batched: every problem in flight, their generate calls merged by a
@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--beam-size", type=int, default=2)
     ap.add_argument("--width", type=int, default=2)
     ap.add_argument("--max-steps", type=int, default=3)
-    ap.add_argument("--step-max-tokens", type=int, default=48)
+    ap.add_argument("--max-tokens", type=int, default=48, help="max tokens per step")
     ap.add_argument("--backend", choices=["embedded", "vllm"], default="embedded")
     ap.add_argument("--model", help="model for --backend vllm")
     args = ap.parse_args()
@@ -45,8 +45,8 @@ def main() -> None:
     problems = load_gsm8k(limit=args.n_problems)
     backend = make_embedded_backend(seed=0) if args.backend == "embedded" else VLLMBackend(VLLMConfig(model=args.model, seed=0))
     scorer = build_scorer({"type": "step_verifier", "judge": False, "aggregate": "min"})
-    algo = BeamSearch(beam_size=args.beam_size, width=args.width, step_max_tokens=args.step_max_tokens)
-    step_cfg = {"max_steps": args.max_steps, "step_max_tokens": args.step_max_tokens}
+    algo = BeamSearch(beam_size=args.beam_size, width=args.width, max_tokens=args.max_tokens)
+    step_cfg = {"max_steps": args.max_steps, "max_tokens": args.max_tokens}
 
     async def one(lm, p):
         ctx = RunContext(backend=lm, problem_id=p.id)
@@ -68,7 +68,7 @@ def main() -> None:
     asyncio.run(backend.generate([ChatPrompt.user("What is 2+2?")] * 4, SamplingParams(max_tokens=16)))
 
     print(f"beam search {args.beam_size}x{args.width}, {len(problems)} GSM8K problems, max_steps={args.max_steps}, "
-          f"step_max_tokens={args.step_max_tokens}, model={backend.model_id}")
+          f"max_tokens={args.max_tokens}, model={backend.model_id}")
     rates = {}
     for label, fn in (("batched", batched), ("one-by-one", sequential)):
         t = time.perf_counter()

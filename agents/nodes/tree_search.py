@@ -91,9 +91,8 @@ class TreeSearchNode(Node):
         self.scorer = make_scorer(self.config.scorer)
         data = self.config.model_dump()
         algo_fields = set(self.Algorithm.Config.model_fields)
-        self._algo_config = self.Algorithm.Config(
-            **{k: v for k, v in data.items() if k in algo_fields and k != "step_max_tokens"},
-            step_max_tokens=self.config.step_max_tokens)
+        # max_tokens (per step) serves both: the generation cap and the algorithm's ledger worst case.
+        self._algo_config = self.Algorithm.Config(**{k: v for k, v in data.items() if k in algo_fields})
         self._step_config = MathStepConfig(**{k: v for k, v in data.items() if k in MathStepConfig.model_fields})
 
     async def run(self, inputs: Inputs, ctx) -> Outputs:

@@ -227,8 +227,8 @@ class SearchBudget:
     hard: :meth:`fit` shrinks a request to what they can pay for.
     """
 
-    def __init__(self, ctx, token_budget: int | None, step_max_tokens: int):
-        self.ctx, self.token_budget, self.step_max_tokens = ctx, token_budget, step_max_tokens
+    def __init__(self, ctx, token_budget: int | None, max_tokens: int):
+        self.ctx, self.token_budget, self.max_tokens = ctx, token_budget, max_tokens
         self.spent = 0
         self.limited = False
 
@@ -244,7 +244,7 @@ class SearchBudget:
         """How many actions per state the ledger can pay for (<= n); 0 means stop."""
         if self.exhausted() or n_states == 0:
             return 0
-        affordable = self.ctx.ledger.affordable_samples(self.step_max_tokens)
+        affordable = self.ctx.ledger.affordable_samples(self.max_tokens)
         if affordable is not None and affordable < n_states * n:
             self.limited = True
             n = affordable // n_states
@@ -278,7 +278,7 @@ class SearchBudget:
 class SearchAlgorithmConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token_budget: int | None = Field(None, ge=1, description="completion tokens this search may spend")
-    step_max_tokens: int = Field(256, ge=1, description="worst case per action, for ledger caps")
+    max_tokens: int = Field(256, ge=1, description="worst case per action, for ledger caps")
 
 
 class SearchAlgorithm(ABC):
@@ -296,7 +296,7 @@ class SearchAlgorithm(ABC):
     async def search(self, problem: SearchProblem, ctx) -> SearchResult: ...
 
     def _budget(self, ctx) -> SearchBudget:
-        return SearchBudget(ctx, self.config.token_budget, self.config.step_max_tokens)
+        return SearchBudget(ctx, self.config.token_budget, self.config.max_tokens)
 
     def finish(self, tree: SearchTree, leaves: Sequence[TreeNode], budget: SearchBudget, rounds: int,
                chosen: TreeNode | None = None) -> SearchResult:

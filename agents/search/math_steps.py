@@ -74,7 +74,7 @@ class MathStepConfig(BaseModel):
     chat: bool = True
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
-    step_max_tokens: int = Field(256, ge=1, description="max tokens of one step")
+    max_tokens: int = Field(256, ge=1, description="max tokens of one step")
     max_steps: int = Field(12, ge=1, description="a solution this many steps long is finished")
     delimiter: str = Field(DEFAULT_DELIMITER, min_length=1)
     rollout_max_tokens: int = Field(512, ge=1, description="max tokens to finish a solution (MCTS rollouts)")
@@ -120,7 +120,7 @@ class MathStepProblem(SearchProblem[MathState, MathStep]):
 
     async def propose(self, ctx, states: Sequence[MathState], n: int) -> list[list[Proposal[MathStep]]]:
         gens = await ctx.generate([self.prompt_for(s) for s in states],
-                                  self._params(n, True, self.config.step_max_tokens))
+                                  self._params(n, True, self.config.max_tokens))
         out = []
         for g in gens:
             props = []

@@ -133,7 +133,7 @@ def test_cli_beam_search_on_the_embedded_model(tmp_path):
     args = ["solve", "--input", str(ROOT / "examples" / "problems" / "easy_arithmetic.jsonl"), "--limit", "2",
             "--out", str(out), "--pipeline", "beam", "--trace", str(trace), "--no-progress", "--coalesce-ms", "20",
             "--set", "beam.beam_size=1", "--set", "beam.width=2", "--set", "beam.max_steps=2",
-            "--set", "beam.step_max_tokens=32", "--set", 'beam.scorer={"type": "step_verifier", "judge": false}']
+            "--max-tokens", "32", "--set", 'beam.scorer={"type": "step_verifier", "judge": false}']
     env = {k: v for k, v in os.environ.items() if k not in QUIET_ENV}
     r = subprocess.run([sys.executable, "-m", "lemmaflow", *args], capture_output=True, text=True, timeout=600,
                        cwd=ROOT, env=env)

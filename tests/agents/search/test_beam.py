@@ -44,7 +44,7 @@ def test_beam_shrinks_to_the_ledger_and_stops_cleanly():
     lm = sim.backend()
     problem = MathStepProblem("Q budget", scorer=ScriptedScorer(sim.step_scores))
     c = RunContext(backend=lm, ledger=BudgetLedger(Budget(max_samples=6)))
-    res = asyncio.run(BeamSearch(beam_size=2, width=2, step_max_tokens=8).search(problem, c))
+    res = asyncio.run(BeamSearch(beam_size=2, width=2, max_tokens=8).search(problem, c))
     # 4 samples, then the 2 left (one per beam), then nothing: stopped, with unfinished leaves
     assert [params.n * len(prompts) for prompts, params in lm.calls] == [4, 2]
     assert res.budget_limited and c.ledger.total.samples == 6
