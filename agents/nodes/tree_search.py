@@ -79,7 +79,7 @@ class TreeSearchNode(Node):
         question: str
 
     class Outputs(VotedAnswer):
-        solution: str | None = None  # the chosen solution's steps, joined
+        solution: str | None = None  # the steps of the best-scored solution giving the answer, joined
         leaves: list[Leaf] = []
         algorithm: str = ""
         nodes: int = 0
@@ -104,6 +104,7 @@ class TreeSearchNode(Node):
                 raise BudgetExceeded(ctx.node_path, "completion_tokens", res.tokens, res.tokens, 1)
             raise RuntimeError(f"{self.kind}: the search produced no solution")
         extracted = [leaf.answer for leaf in res.leaves]
+        pick = 0  # the leaf whose solution is reported (leaves come best first)
         if c.aggregate == "best":
             best = res.leaves[0]
             answer, confidence = best.answer, best.score
@@ -118,9 +119,11 @@ class TreeSearchNode(Node):
             result = await asyncio.to_thread(majority_vote, extracted, checker, weights)
             answer, confidence = result.winner, result.confidence
             votes = record_vote(ctx, result)
+            if votes and answer is not None:  # show the best-scored solution of the winning class
+                pick = min(votes[0].samples)
         return self.Outputs(
             answer=answer, confidence=confidence, votes=votes, extracted=extracted, samples_used=len(res.leaves),
-            budget_limited=res.budget_limited, solution=problem.solution(res.states[0]), leaves=res.leaves,
+            budget_limited=res.budget_limited, solution=problem.solution(res.states[pick]), leaves=res.leaves,
             algorithm=res.algorithm, nodes=res.nodes, rounds=res.rounds, search_tokens=res.tokens,
         )
 

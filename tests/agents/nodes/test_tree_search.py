@@ -74,6 +74,14 @@ def test_weighted_vote_sums_scores_over_equivalent_answers(checker):
     assert sorted(v.votes for v in counted.votes) == [2, 2]
     assert best.answer == "7" and best.confidence == 0.5 and best.solution == "So \\boxed{7}"
     assert weighted.extracted == ["7", "1/2", "0.5", "7.0"]  # leaves best first
+    # the reported solution is the best-scored one in the winning class
+    assert weighted.solution == "So \\boxed{7}"
+    lm = ScriptedLM(lambda prompt, i: texts[i])
+    low7 = {"1/2": 0.3, "0.5": 0.3, "7": 0.5, "7.0": 0.0}  # best leaf says 7, class 1/2 wins 0.6 to 0.5
+    prm2 = ScriptedRewardModel(lambda q, steps: [low7[re.search(r"boxed\{(.*)\}", steps[-1]).group(1)]] * len(steps))
+    half = asyncio.run(BestOfNNode(n=4, scorer=PRM)(RunContext(backend=lm, checker=checker, models={"prm": prm2}),
+                                                    question="?"))
+    assert half.extracted[0] == "7" and half.answer == "1/2" and half.solution == "So \\boxed{1/2}"
 
 
 def test_each_node_traces_its_tree_for_the_html_view(checker):
