@@ -7,6 +7,9 @@ as its problem finishes — one write, flushed and fsynced — so Ctrl-C or
 output file skips every problem already finished, keyed by a content hash of
 problem text, pipeline spec and model. Failed items are recorded with their
 error and retried on the next run; one item failing never stops the batch.
+With ``coalesce_s`` the generate calls that concurrent problems make within that
+window go to the backend as one call (:class:`CoalescingBackend`), e.g. one call
+per tree-search round for the whole batch.
 
 Example::
 
@@ -37,6 +40,7 @@ from pydantic import BaseModel
 
 from ..tools.datasets import Problem, grade
 from .backends.base import LLMBackend
+from .backends.coalesce import CoalescingBackend
 from .budget import Budget
 from .context import RunContext
 from .graph import Pipeline
@@ -140,9 +144,12 @@ class BatchRunner:
         models: dict[str, Any] | None = None,
         on_result: Callable[[ProblemResult, BatchSummary], None] | None = None,
         run_id: str | None = None,
+        coalesce_s: float | None = None,
     ):
         self.pipeline = pipeline
         self.backend = backend
+        # Concurrent problems' generate calls merged into one backend call (tree search rounds).
+        self.gen_backend = CoalescingBackend(backend, coalesce_s) if coalesce_s is not None else backend
         self.checker = checker
         self.out_path = Path(out_path)
         self.budget = budget
@@ -201,7 +208,7 @@ class BatchRunner:
     async def _solve(self, key: str, problem: Problem) -> ProblemResult:
         s = self.summary
         ctx = RunContext.for_problem(
-            self.backend, problem.id, self.budget, checker=self.checker, executor=self.executor, store=self.store,
+            self.gen_backend, problem.id, self.budget, checker=self.checker, executor=self.executor, store=self.store,
             models=self.models, run_id=self.run_id,
         )
         base = dict(

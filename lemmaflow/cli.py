@@ -41,6 +41,7 @@ _COMMAND_MODULES: tuple[str, ...] = ("lemmaflow.cli_bench", "lemmaflow.cli_trace
 BUILTIN_PIPELINES = (
     "sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "fobar", "sc_verified", "linc",
     "rewoo", "react", "decompose", "tool_user",
+    "best_of_n", "beam", "dvts", "mcts", "particle_filter",
 )
 
 
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_backend_arguments(s)
     s.add_argument("--limit", type=int, help="only the first N problems")
     s.add_argument("--concurrency", type=int, default=256, help="problems in flight at once")
+    s.add_argument("--coalesce-ms", type=float, default=None,
+                   help="merge generate calls of concurrent problems arriving within this many ms into one "
+                        "backend call (tree search: one call per round for the whole batch)")
     s.add_argument("--max-samples", type=int, help="budget cap per problem: samples")
     s.add_argument("--max-total-tokens", type=int, help="budget cap per problem: prompt+completion tokens")
     s.add_argument("--max-completion-tokens", type=int, help="budget cap per problem: completion tokens")
@@ -337,7 +341,8 @@ def _solve(args) -> int:
         with AnswerChecker() as checker:
             runner = BatchRunner(pipeline, backend, checker, out_path=args.out, budget=budget,
                                  concurrency=args.concurrency, trace_path=args.trace, on_result=on_result,
-                                 executor=executor, models=models, store=store)
+                                 executor=executor, models=models, store=store,
+                                 coalesce_s=None if args.coalesce_ms is None else args.coalesce_ms / 1000)
             with reporter:
                 summary = asyncio.run(runner.run(problems))
     except KeyboardInterrupt:
@@ -372,7 +377,8 @@ def _pipelines() -> int:
     print("node types:")
     for kind in reg.kinds():
         cls = reg.get(kind)
-        doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        # A node class's own docstring, else its module's (one node per module).
+        doc = (cls.__dict__.get("__doc__") or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
         print(f"  {kind:20s} {doc[0] if doc else ''}")
     return 0
 

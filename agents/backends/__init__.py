@@ -3,6 +3,7 @@
 - :class:`VLLMBackend` — in-process vLLM (CUDA or CPU build), continuous batching.
 - :func:`make_embedded_backend` — SmolLM2-135M on vLLM's CPU build, no network.
 - :class:`OpenAIBackend` — any OpenAI-compatible server (e.g. ``vllm serve``).
+- :class:`CoalescingBackend` — wraps any backend; concurrent calls become one call.
 - :class:`ScriptedLM` — a scripted fake for orchestration tests only.
 
 vLLM itself is imported only when an engine is built.
@@ -20,6 +21,7 @@ from .base import (
     SamplingParams,
     prompt_key,
 )
+from .coalesce import CoalescingBackend
 from .embedded import EMBEDDED_MODEL_ID, make_embedded_backend, prepare_embedded_model
 from .fake import FailingLM, ScriptedLM
 from .openai_client import OpenAIBackend, OpenAIConfig
@@ -30,6 +32,7 @@ __all__ = [
     "BackendUnavailable",
     "ChatMessage",
     "ChatPrompt",
+    "CoalescingBackend",
     "Completion",
     "EMBEDDED_MODEL_ID",
     "FailingLM",

@@ -11,20 +11,27 @@ from .self_consistency import SelfConsistency, VoteSummary
 from .tool_maker import ToolMaker
 from .tool_user import ToolUser
 from .tora import DotaMath, Execution, ToRA
+from .tree_search import BeamSearchNode, BestOfNNode, DVTSNode, MCTSNode, ParticleFilterNode, TreeSearchNode
 from .verify import VerifyChain
 from .vote import Vote
 
 BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
-                 ReWOO, ReAct, Decompose, ToolMaker, ToolUser]
+                 ReWOO, ReAct, Decompose, ToolMaker, ToolUser,
+                 BestOfNNode, BeamSearchNode, DVTSNode, MCTSNode, ParticleFilterNode]
 
 __all__ = [
     "BUILTIN_NODES",
+    "BeamSearchNode",
+    "BestOfNNode",
+    "DVTSNode",
     "ChainOfThought",
     "Decompose",
     "DotaMath",
     "Execution",
     "FOBAR",
     "Linc",
+    "MCTSNode",
+    "ParticleFilterNode",
     "ProgramOfThought",
     "ReAct",
     "ReWOO",
@@ -32,6 +39,7 @@ __all__ = [
     "ToRA",
     "ToolMaker",
     "ToolUser",
+    "TreeSearchNode",
     "VerifyChain",
     "Vote",
     "VoteSummary",
