@@ -36,16 +36,18 @@ Example (scripted model, real Coq)::
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from ...skills_library.models import Entry
 from ...tools.provers.base import ProofTask
 from ..backends.base import ChatPrompt, SamplingParams
 from ..node import Node, NodeConfig
 from .coq_blocks import context_text, extract_coq, references, split_blocks
 from .lego import CheckRecord
-from .library import add_verified, lemma_context, retrieve_lemmas, with_dependencies
+
+if TYPE_CHECKING:  # the library pulls numpy; imported when a node runs
+    from ...skills_library.models import Entry
 
 __all__ = ["Evolver", "GENERALIZE_PROMPT", "REQUEST_PROMPT"]
 
@@ -135,6 +137,8 @@ class Evolver(Node):
         return out
 
     async def _prove_request(self, ctx, prover, store, req: Entry, out: Outputs) -> bool:
+        from .library import add_verified, lemma_context, retrieve_lemmas, with_dependencies
+
         c = self.config
         header = req.metadata.get("header", "")
         related = await asyncio.to_thread(retrieve_lemmas, store, req.statement, header, c.retrieve_k,
@@ -167,6 +171,8 @@ class Evolver(Node):
         return new_id is not None
 
     async def _generalize(self, ctx, prover, store, lem: Entry, out: Outputs) -> list[int]:
+        from .library import add_verified, lemma_context, with_dependencies
+
         c = self.config
         header = lem.metadata.get("header", "")
         answer = await self._ask(ctx, GENERALIZE_PROMPT.format(source=lem.source, header=header.strip()))

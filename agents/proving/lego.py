@@ -45,16 +45,17 @@ Example (scripted model, real Coq)::
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from ...skills_library.models import Entry
 from ...tools.provers.base import ProofResult, ProofTask
 from ..backends.base import ChatPrompt, SamplingParams
 from ..node import Node, NodeConfig
 from .coq_blocks import Block, context_text, extract_coq, references, split_blocks
-from .library import add_request, add_verified, lemma_context, retrieve_lemmas, with_dependencies
+
+if TYPE_CHECKING:  # the library pulls numpy; imported when a node runs
+    from ...skills_library.models import Entry
 
 __all__ = ["CheckRecord", "FORMAL_PROMPT", "LegoProver", "REPAIR_PROMPT", "SKETCH_PROMPT", "feedback_text"]
 
@@ -171,6 +172,8 @@ class LegoProver(Node):
         return gen[0].completions[0].text
 
     async def run(self, inputs: Inputs, ctx) -> Outputs:
+        from .library import add_request, retrieve_lemmas
+
         c = self.config
         prover = ctx.require_prover()
         store = ctx.require_store() if c.use_library else None
@@ -225,6 +228,8 @@ class LegoProver(Node):
     async def _check_round(self, inputs: Inputs, ctx, code: str, rnd: int, retrieved: list[Entry],
                            verified: dict[str, _Verified], failed: dict[str, tuple[Block, str]],
                            out: "LegoProver.Outputs") -> tuple[list[str], str]:
+        from .library import add_verified, lemma_context, with_dependencies
+
         c = self.config
         prover = ctx.prover
         store = ctx.store if c.use_library else None
