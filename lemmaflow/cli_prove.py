@@ -121,13 +121,18 @@ def prove_command(args) -> int:
     from .cli import make_generator
     from .engine_logs import loading_backend
 
-    try:
-        with loading_backend(console, args):
-            backend = make_generator(args)
-    except BaseException:
-        coq.close()
-        store.close()
-        raise
+    probe = ProveJob(problems, None, coq, store, args.out, config, dataset=args.dataset)
+    if probe.pending() == 0:  # a finished job: report without starting a model
+        console.print(f"nothing to do: all attempts are already in {args.out}/attempts.jsonl")
+        backend = None
+    else:
+        try:
+            with loading_backend(console, args):
+                backend = make_generator(args)
+        except BaseException:
+            coq.close()
+            store.close()
+            raise
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("[bold]proving"), BarColumn(), MofNCompleteColumn(),

@@ -115,12 +115,21 @@ class ProveJob:
         meta_path = self.out / "job.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         self.run_id: str = meta.get("run_id") or uuid.uuid4().hex[:12]
-        meta.update(run_id=self.run_id, dataset=dataset, model=getattr(backend, "model_id", "?"),
+        self.model: str = getattr(backend, "model_id", None) or meta.get("model") or "?"
+        meta.update(run_id=self.run_id, dataset=dataset, model=self.model,
                     problems=[p.name for p in self.problems], config=self.config.model_dump(mode="json"))
         tmp = meta_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, indent=1))
         tmp.replace(meta_path)
         self.state = ProveState()
+
+    def pending(self) -> int:
+        """Attempts not finished yet (0: a rerun has nothing to do)."""
+        rows = load_rows(self.rows_path)
+        finished = {r["key"] for r in rows if r.get("status") == "ok"}
+        solved = {(r["arm"], r["problem"]) for r in rows if r.get("kind") == "attempt" and r.get("proved")}
+        return sum(1 for a in range(1, self.config.attempts + 1) for p in self.problems for arm in self.arms()
+                   if f"{arm}/{a}/{p.name}" not in finished and (arm, p.name) not in solved)
 
     def arms(self) -> list[str]:
         return ["library", "baseline"] if self.config.baseline else ["library"]
@@ -152,23 +161,25 @@ class ProveJob:
                         st.done += 1
                         continue
                     row = await self._attempt(arm, attempt, problem)
-                    self._save(row)
                     st.done += 1
                     if row["status"] != "ok":
                         st.errors += 1
-                        continue
-                    if row["proved"]:
+                    elif row["proved"]:
                         solved[arm].add(problem.name)
                         st.solved[arm] = len(solved[arm])
                         st.reuse += bool(row["used"])
-                    if arm != "library":
+                    if arm == "library" and row["status"] == "ok":
+                        st.library_size = row.get("library_size", st.library_size)
+                    self._save(row)
+                    if arm != "library" or row["status"] != "ok":
                         continue
                     lib_steps += 1
                     if c.evolve_every and lib_steps % c.evolve_every == 0:
                         ekey = f"evolve/{attempt}/{problem.name}"
                         if ekey not in finished:
-                            self._save(await self._evolve(ekey, attempt, problem.name))
-                    st.library_size = await asyncio.to_thread(self._library_size)
+                            erow = await self._evolve(ekey, attempt, problem.name)
+                            st.library_size = erow.get("library_size", st.library_size)
+                            self._save(erow)
         return st
 
     def _save(self, row: dict) -> None:
@@ -227,7 +238,7 @@ class ProveJob:
         """Write ``report.json`` and ``report.md`` from the checkpoint rows and the library; return the report."""
         report = build_report(load_rows(self.rows_path), [p.name for p in self.problems], self.config,
                               self.store, run_id=self.run_id, dataset=self.dataset,
-                              model=getattr(self.backend, "model_id", "?"))
+                              model=self.model)
         (self.out / "report.json").write_text(json.dumps(report, indent=1))
         (self.out / "report.md").write_text(render_markdown(report))
         return report
