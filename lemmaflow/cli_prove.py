@@ -47,6 +47,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--retrieve-k", type=int, default=4, help="library lemmas shown per problem")
     p.add_argument("--no-sketch", action="store_true", help="skip the informal sketch")
     p.add_argument("--evolve-every", type=int, default=1, help="evolver step after every K library attempts (0: off)")
+    p.add_argument("--concurrency", type=int, default=1,
+                   help="problems in flight at once (1: the library grows problem by problem)")
     p.add_argument("--pool-size", type=int, default=2, help="warm Coq sessions")
     p.add_argument("--check-timeout", type=float, default=30.0, help="seconds per Coq check")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per step)")
@@ -98,6 +100,7 @@ def prove_command(args) -> int:
     try:
         config = ProveJobConfig(
             attempts=args.attempts, baseline=args.baseline, evolve_every=args.evolve_every,
+            concurrency=args.concurrency,
             prover=LegoProver.Config(repair_rounds=args.repair_rounds, max_tokens=args.max_tokens,
                                      sketch_max_tokens=min(args.max_tokens, 384), temperature=args.temperature,
                                      retrieve_k=args.retrieve_k, sketch=not args.no_sketch),

@@ -66,6 +66,7 @@ class ProveJobConfig(BaseModel):
     attempts: int = Field(1, ge=1)
     baseline: bool = True
     evolve_every: int = Field(1, ge=0)  # an evolver step after every K library attempts (0: never)
+    concurrency: int = Field(1, ge=1)  # problems in flight at once (1: the library grows problem by problem)
     prover: LegoProver.Config = Field(default_factory=LegoProver.Config)
     evolver: Evolver.Config = Field(default_factory=Evolver.Config)
     budget: Budget | None = None  # per attempt (LLM calls, tokens, wall time)
@@ -154,32 +155,43 @@ class ProveJob:
         lib_steps = sum(1 for r in rows if r.get("kind") == "attempt" and r.get("arm") == "library"
                         and r.get("status") == "ok")
         for attempt in range(1, c.attempts + 1):
+            todo: list[tuple[str, CoqProblem]] = []
             for problem in self.problems:
                 for arm in self.arms():
-                    key = f"{arm}/{attempt}/{problem.name}"
-                    if key in finished or problem.name in solved[arm]:
+                    if f"{arm}/{attempt}/{problem.name}" in finished or problem.name in solved[arm]:
                         st.done += 1
-                        continue
-                    row = await self._attempt(arm, attempt, problem)
-                    st.done += 1
-                    if row["status"] != "ok":
-                        st.errors += 1
-                    elif row["proved"]:
-                        solved[arm].add(problem.name)
-                        st.solved[arm] = len(solved[arm])
-                        st.reuse += bool(row["used"])
-                    if arm == "library" and row["status"] == "ok":
-                        st.library_size = row.get("library_size", st.library_size)
-                    self._save(row)
-                    if arm != "library" or row["status"] != "ok":
+                    else:
+                        todo.append((arm, problem))
+            # ``concurrency`` problems at a time (both arms of a problem run together): their model calls
+            # share the engine's batch and their checks the Coq pool; each row is saved as it finishes.
+            for i in range(0, len(todo), c.concurrency * len(self.arms())):
+                group = todo[i:i + c.concurrency * len(self.arms())]
+                futures = [asyncio.ensure_future(self._attempt(arm, attempt, problem)) for arm, problem in group]
+                try:
+                    for fut in asyncio.as_completed(futures):
+                        row = await fut
+                        st.done += 1
+                        if row["status"] != "ok":
+                            st.errors += 1
+                        elif row["proved"]:
+                            solved[row["arm"]].add(row["problem"])
+                            st.solved[row["arm"]] = len(solved[row["arm"]])
+                            st.reuse += bool(row["used"])
+                        if row["arm"] == "library" and row["status"] == "ok":
+                            st.library_size = row.get("library_size", st.library_size)
+                        self._save(row)
+                finally:
+                    for fut in futures:  # Ctrl-C: stop the attempts in flight; finished ones are saved
+                        fut.cancel()
+                for arm, problem in group:
+                    if arm != "library":
                         continue
                     lib_steps += 1
-                    if c.evolve_every and lib_steps % c.evolve_every == 0:
-                        ekey = f"evolve/{attempt}/{problem.name}"
-                        if ekey not in finished:
-                            erow = await self._evolve(ekey, attempt, problem.name)
-                            st.library_size = erow.get("library_size", st.library_size)
-                            self._save(erow)
+                    ekey = f"evolve/{attempt}/{problem.name}"
+                    if c.evolve_every and lib_steps % c.evolve_every == 0 and ekey not in finished:
+                        erow = await self._evolve(ekey, attempt, problem.name)
+                        st.library_size = erow.get("library_size", st.library_size)
+                        self._save(erow)
         return st
 
     def _save(self, row: dict) -> None:

@@ -40,6 +40,17 @@ def test_library_arm_reuses_what_the_baseline_cannot(coq, store, tmp_path):
     assert stats.problems_solved == 3 and stats.solved_using_library == 2
 
 
+def test_concurrent_problems_grow_the_library_across_attempts(coq, store, tmp_path):
+    """3 problems at once: q1/q2 may run before q0's helper is verified, but attempt 2 finds it."""
+    job = make_job(str(tmp_path / "out"), store, coq, n=3, attempts=2, concurrency=3, evolve_every=0)
+    state = asyncio.run(job.run())
+    assert state.solved["library"] == 3 and state.errors == 0
+    rows = load_rows(tmp_path / "out" / "attempts.jsonl")
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys)) and "library/1/q0" in keys
+    assert job.write_report()["arms"]["library"]["solved_over_attempts"][1] == 3
+
+
 def test_a_failing_problem_never_stops_the_job_and_is_retried(coq, store, tmp_path):
     out = tmp_path / "out"
     config = ProveJobConfig(baseline=False, evolve_every=0,
