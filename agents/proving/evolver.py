@@ -151,6 +151,9 @@ class Evolver(Node):
                                                             statement=req.statement))
         code = extract_coq(answer)
         parsed = split_blocks(code, req.name)
+        if parsed.main is None and parsed.loose.strip() and parsed.helpers:
+            # helpers, then a bare "Proof. ... Qed.": the request's statement goes before the bare proof
+            code = "\n".join([parsed.preamble, *(h.text for h in parsed.helpers), req.statement, parsed.loose])
         declared = {h.name for h in parsed.helpers}
         loaded = await asyncio.to_thread(with_dependencies, store, related)
         task = ProofTask(name=req.name, statement=req.statement, proof=code, header=header,

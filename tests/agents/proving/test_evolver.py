@@ -34,6 +34,14 @@ def test_evolver_proves_a_request(coq, store):
     assert REQ in calls[0]
 
 
+def test_request_proved_with_a_helper_and_a_bare_proof(coq, store):
+    rid = add_request(store, name="mul0_lf", statement=REQ, header=ARITH, reason="failed before")
+    proof = coq_answer("Lemma m0_lf (k : nat) : k * 0 = 0.\nProof. induction k; [reflexivity | exact IHk]. Qed.\n"
+                       "Proof. apply m0_lf. Qed.")
+    out, _ = evolve(coq, store, lambda k: proof, generalize_per_step=0)
+    assert out.proved_requests == [rid] and "m0_lf" in store.get(rid).source
+
+
 def test_wrong_proof_leaves_the_request_and_counts_the_try(coq, store):
     rid = add_request(store, name="mul0_lf", statement=REQ, header=ARITH, reason="failed before")
     admitted = coq_answer(f"{REQ}\nProof. Admitted.")
