@@ -25,12 +25,17 @@ Example (scripted model, real Coq)::
     from lemmaflow.agents import RunContext
     from lemmaflow.agents.backends import ScriptedLM
     from lemmaflow.agents.proving import Evolver
+    from lemmaflow.agents.proving.library import add_request
+    from lemmaflow.skills_library import open_store
+    from lemmaflow.skills_library.embedding import HashingEmbedder
+    from lemmaflow.tools.provers.coq import CoqProver
 
-    # store holds a requested lemma "Lemma sq0 (n : nat) : n * 0 = 0."
-    ctx = RunContext(backend=ScriptedLM(["```coq\\nLemma sq0 (n : nat) : n * 0 = 0.\\nProof. lia. Qed.\\n```"]),
-                     prover=coq, store=store)
-    out = asyncio.run(Evolver(generalize_per_step=0)(ctx))
-    print(out.proved_requests)          # [the request's id]
+    stmt = "Lemma mul0 (n : nat) : n * 0 = 0."
+    with CoqProver(pool_size=1) as coq, open_store("runs/lib.db", embedder=HashingEmbedder()) as store:
+        rid = add_request(store, name="mul0", statement=stmt, header="Require Import Arith.", reason="open")
+        lm = ScriptedLM([f"```coq\n{stmt}\nProof. induction n; [reflexivity | exact IHn]. Qed.\n```"])
+        out = asyncio.run(Evolver(generalize_per_step=0)(RunContext(backend=lm, prover=coq, store=store)))
+        print(out.proved_requests == [rid], store.get(rid).status)      # True verified
 """
 
 from __future__ import annotations

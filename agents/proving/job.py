@@ -323,6 +323,9 @@ def render_markdown(report: dict) -> str:
     lines.append("| prover tokens (prompt + completion) | "
                  + " | ".join(f"{arms[a]['prompt_tokens']} + {arms[a]['completion_tokens']}" for a in names) + " |")
     ev = report["evolver"]
+    totals = [arms[a]["prompt_tokens"] + arms[a]["completion_tokens"] + (ev["tokens"] if a == "library" else 0)
+              for a in names]
+    lines.append("| all tokens (library: with the evolver) | " + " | ".join(str(t) for t in totals) + " |")
     lines += ["", f"Evolver: {ev['steps']} steps, {ev['tokens']} tokens (library arm only), "
                   f"{len(ev['requests_proved'])}/{ev['requests_tried']} request tries proved, "
                   f"{len(ev['generalized'])} generalized lemmas.", ""]
