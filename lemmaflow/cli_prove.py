@@ -43,6 +43,8 @@ def add_parser(subparsers) -> None:
                    help="also run the no-library baseline at equal attempts (default: on)")
     p.add_argument("--repair-rounds", type=int, default=1, help="repair rounds with Coq's messages per attempt")
     p.add_argument("--max-tokens", type=int, default=1024, help="max new tokens per model call")
+    p.add_argument("--max-attempt-tokens", type=int,
+                   help="budget per attempt: completion tokens over sketch, proof and repairs (both arms alike)")
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--retrieve-k", type=int, default=4, help="library lemmas shown per problem")
     p.add_argument("--no-sketch", action="store_true", help="skip the informal sketch")
@@ -90,6 +92,7 @@ def prove_command(args) -> int:
     if args.limit:
         problems = problems[: args.limit]
 
+    from lemmaflow.agents.budget import Budget
     from lemmaflow.agents.proving.evolver import Evolver
     from lemmaflow.agents.proving.job import ProveJob, ProveJobConfig
     from lemmaflow.agents.proving.lego import LegoProver
@@ -101,6 +104,7 @@ def prove_command(args) -> int:
         config = ProveJobConfig(
             attempts=args.attempts, baseline=args.baseline, evolve_every=args.evolve_every,
             concurrency=args.concurrency,
+            budget=Budget(max_completion_tokens=args.max_attempt_tokens) if args.max_attempt_tokens else None,
             prover=LegoProver.Config(repair_rounds=args.repair_rounds, max_tokens=args.max_tokens,
                                      sketch_max_tokens=min(args.max_tokens, 384), temperature=args.temperature,
                                      retrieve_k=args.retrieve_k, sketch=not args.no_sketch),

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from lemmaflow.agents.backends import ScriptedLM
+from lemmaflow.agents.budget import Budget
 from lemmaflow.agents.backends.fake import FailingLM
 from lemmaflow.agents.proving.job import ProveJob, ProveJobConfig, load_rows
 from lemmaflow.agents.proving.lego import LegoProver
@@ -65,6 +66,16 @@ def test_a_failing_problem_never_stops_the_job_and_is_retried(coq, store, tmp_pa
     assert job.pending() == 1
     state = asyncio.run(job.run())
     assert state.solved["library"] == 3 and job.pending() == 0
+
+
+def test_an_attempt_out_of_budget_is_finished_not_retried(coq, store, tmp_path):
+    config = ProveJobConfig(baseline=False, evolve_every=0, budget=Budget(max_llm_calls=1),
+                            prover=LegoProver.Config(sketch=True, repair_rounds=0))
+    job = ProveJob(problems(1), ScriptedLM(answer), coq, store, tmp_path / "out", config)
+    asyncio.run(job.run())
+    (row,) = load_rows(tmp_path / "out" / "attempts.jsonl")
+    assert row["status"] == "ok" and not row["proved"] and "llm" in row["budget_exhausted"].lower()
+    assert job.pending() == 0
 
 
 def test_resume_after_kill_9_loses_nothing(tmp_path):
