@@ -149,6 +149,8 @@ def test_no_proof_in_the_answer_is_feedback_not_a_crash(coq, store):
     assert "has no proof of the theorem p1" in prompts[-1] or "p1: failed" in prompts[-1]
 
 
-def test_needs_a_prover_and_a_store():
+def test_needs_a_prover_and_a_store(coq):
     with pytest.raises(RuntimeError, match="needs a prover"):
         run(LegoProver(), RunContext(backend=ScriptedLM(["x"])), "p1", P1)
+    with pytest.raises(RuntimeError, match="needs a store"):
+        run(LegoProver(), RunContext(backend=ScriptedLM(["x"]), prover=coq), "p1", P1)
