@@ -7,16 +7,22 @@ import pytest
 from .test_cli import lemmaflow
 
 
-def test_help_and_bad_dataset(tmp_path):
-    h = lemmaflow("prove", "--help")
-    assert h.returncode == 0
-    for flag in ("--dataset", "--attempts", "--library", "--limit", "--out", "--no-baseline", "--repair-rounds"):
-        assert flag in h.stdout
-    r = lemmaflow("prove", "--dataset", "minif2f-lean:valid", "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and "unknown dataset" in r.stderr
-    r = lemmaflow("prove", "--problems", "no_such_problem", "--out", str(tmp_path / "o"),
-                  "--library", str(tmp_path / "lib.db"))
-    assert r.returncode == 2 and "no_such_problem" in r.stderr
+def test_help_and_bad_input(tmp_path, capsys):
+    from lemmaflow.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["prove", "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--dataset", "--attempts", "--library", "--limit", "--out", "--no-baseline", "--repair-rounds",
+                 "--concurrency", "--max-attempt-tokens"):
+        assert flag in text
+    assert main(["prove", "--dataset", "minif2f-lean:valid", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown dataset" in capsys.readouterr().err
+    assert main(["prove", "--problems", "no_such_problem", "--out", str(tmp_path / "o"),
+                 "--library", str(tmp_path / "lib.db")]) == 2
+    assert "no_such_problem" in capsys.readouterr().err
+    assert not (tmp_path / "lib.db").exists()  # nothing opened or created for bad input
 
 
 @pytest.mark.embedded
