@@ -94,7 +94,7 @@ def prove_command(args) -> int:
 
     from lemmaflow.agents.budget import Budget
     from lemmaflow.agents.proving.evolver import Evolver
-    from lemmaflow.agents.proving.job import ProveJob, ProveJobConfig
+    from lemmaflow.agents.proving.job import JobMismatch, ProveJob, ProveJobConfig
     from lemmaflow.agents.proving.lego import LegoProver
     from lemmaflow.skills_library import make_embedder, open_store
     from lemmaflow.tools.provers import ProverUnavailable
@@ -128,7 +128,13 @@ def prove_command(args) -> int:
     from .cli import make_generator
     from .engine_logs import loading_backend
 
-    probe = ProveJob(problems, None, coq, store, args.out, config, dataset=args.dataset)
+    try:
+        probe = ProveJob(problems, None, coq, store, args.out, config, dataset=args.dataset)
+    except JobMismatch as e:
+        coq.close()
+        store.close()
+        console.print(f"[red]lemmaflow: {e}[/red]")
+        return 2
     if probe.pending() == 0:  # a finished job: report without starting a model
         console.print(f"nothing to do: all attempts are already in {args.out}/attempts.jsonl")
         backend = None
@@ -158,7 +164,14 @@ def prove_command(args) -> int:
             console.print(f"[{state.done}/{state.total}] {row['key']}: {what}"
                           + (f" (used {', '.join(row['used_names'])})" if row.get("used_names") else ""))
 
-    job = ProveJob(problems, backend, coq, store, args.out, config, dataset=args.dataset, on_step=on_step)
+    try:
+        job = ProveJob(problems, backend, coq, store, args.out, config, dataset=args.dataset, on_step=on_step)
+    except JobMismatch as e:
+        for close in (getattr(backend, "close", None), coq.close, store.close):
+            if close:
+                close()
+        console.print(f"[red]lemmaflow: {e}[/red]")
+        return 2
     code = 0
     try:
         with progress:

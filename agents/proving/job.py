@@ -56,9 +56,13 @@ from ..trace import append_jsonl
 from .evolver import Evolver
 from .lego import LegoProver
 
-__all__ = ["ProveJob", "ProveJobConfig", "ProveState", "build_report", "load_rows", "render_markdown"]
+__all__ = ["JobMismatch", "ProveJob", "ProveJobConfig", "ProveState", "build_report", "load_rows", "render_markdown"]
 
 ARMS = ("library", "baseline")
+
+
+class JobMismatch(ValueError):
+    """The output folder holds checkpoints of another model or dataset."""
 
 
 class ProveJobConfig(BaseModel):
@@ -117,6 +121,10 @@ class ProveJob:
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         self.run_id: str = meta.get("run_id") or uuid.uuid4().hex[:12]
         self.model: str = getattr(backend, "model_id", None) or meta.get("model") or "?"
+        for what, now in (("model", self.model), ("dataset", dataset)):
+            if meta.get(what) and now and meta[what] != now:
+                raise JobMismatch(f"{self.out} holds a job for {what} {meta[what]!r}, not {now!r}: "
+                                  "use another output folder (checkpoints are per model and dataset)")
         meta.update(run_id=self.run_id, dataset=dataset, model=self.model,
                     problems=[p.name for p in self.problems], config=self.config.model_dump(mode="json"))
         tmp = meta_path.with_suffix(".tmp")

@@ -9,10 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lemmaflow.agents.backends import ScriptedLM
 from lemmaflow.agents.budget import Budget
 from lemmaflow.agents.backends.fake import FailingLM
-from lemmaflow.agents.proving.job import ProveJob, ProveJobConfig, load_rows
+from lemmaflow.agents.proving.job import JobMismatch, ProveJob, ProveJobConfig, load_rows
 from lemmaflow.agents.proving.lego import LegoProver
 from lemmaflow.skills_library import HashingEmbedder, open_store
 
@@ -66,6 +68,15 @@ def test_a_failing_problem_never_stops_the_job_and_is_retried(coq, store, tmp_pa
     assert job.pending() == 1
     state = asyncio.run(job.run())
     assert state.solved["library"] == 3 and job.pending() == 0
+
+
+def test_an_output_folder_belongs_to_one_model_and_dataset(coq, store, tmp_path):
+    make_job(str(tmp_path / "out"), store, coq, n=1)
+    other = ScriptedLM(answer, model_id="another-model")
+    with pytest.raises(JobMismatch, match="another-model"):
+        ProveJob(problems(1), other, coq, store, tmp_path / "out")
+    with pytest.raises(JobMismatch, match="dataset"):
+        ProveJob(problems(1), ScriptedLM(answer), coq, store, tmp_path / "out", dataset="minif2f-coq:test")
 
 
 def test_an_attempt_out_of_budget_is_finished_not_retried(coq, store, tmp_path):
