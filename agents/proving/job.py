@@ -120,12 +120,14 @@ class ProveJob:
         meta_path = self.out / "job.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         self.run_id: str = meta.get("run_id") or uuid.uuid4().hex[:12]
-        self.model: str = getattr(backend, "model_id", None) or meta.get("model") or "?"
-        for what, now in (("model", self.model), ("dataset", dataset)):
+        known_model = getattr(backend, "model_id", None)  # None: a probe without a model (resume check)
+        for what, now in (("model", known_model), ("dataset", dataset)):
             if meta.get(what) and now and meta[what] != now:
                 raise JobMismatch(f"{self.out} holds a job for {what} {meta[what]!r}, not {now!r}: "
                                   "use another output folder (checkpoints are per model and dataset)")
-        meta.update(run_id=self.run_id, dataset=dataset, model=self.model,
+        self.model: str = known_model or meta.get("model") or "?"
+        meta.update(run_id=self.run_id, dataset=dataset or meta.get("dataset", ""),
+                    model=known_model or meta.get("model"),
                     problems=[p.name for p in self.problems], config=self.config.model_dump(mode="json"))
         tmp = meta_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, indent=1))

@@ -71,6 +71,7 @@ def test_a_failing_problem_never_stops_the_job_and_is_retried(coq, store, tmp_pa
 
 
 def test_an_output_folder_belongs_to_one_model_and_dataset(coq, store, tmp_path):
+    ProveJob(problems(1), None, coq, store, tmp_path / "out", dataset="scripted")  # a probe: no model yet
     make_job(str(tmp_path / "out"), store, coq, n=1)
     other = ScriptedLM(answer, model_id="another-model")
     with pytest.raises(JobMismatch, match="another-model"):
