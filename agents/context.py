@@ -2,7 +2,7 @@
 
 A :class:`RunContext` belongs to one problem's run. It carries the LLM backend,
 the budget ledger, the trace, and optional services (answer checker, code
-executor, skill store). Nodes call :meth:`RunContext.generate` rather than the
+executor, formal prover, skill store). Nodes call :meth:`RunContext.generate` rather than the
 backend, so every call is budgeted and traced in one place.
 
 A run may use more than one model: ``models`` maps a role (``"verifier"``,
@@ -68,6 +68,7 @@ class RunContext:
     node_path: str = ""
     checker: Any | None = None  # lemmaflow.tools.answers.AnswerChecker
     executor: Any | None = None  # lemmaflow.sandboxes executor, for code-running nodes
+    prover: Any | None = None  # lemmaflow.tools.provers Prover (Coq), for proving nodes
     store: "SkillStore | None" = None  # persistent skill library (lemmaflow.skills_library.open_store)
     models: Mapping[str, Any] = field(default_factory=dict)  # role -> LLMBackend or reward model
     run_id: str | None = None  # the batch run this problem belongs to (skill-library reuse events)
@@ -115,6 +116,14 @@ class RunContext:
                 "pass executor=make_executor(...) to the RunContext"
             )
         return self.executor
+
+    def require_prover(self):
+        if self.prover is None:
+            raise RuntimeError(
+                f"node {self.node_path or '?'} checks formal proofs and needs a prover: "
+                "pass prover=lemmaflow.tools.provers.coq.CoqProver() to the RunContext"
+            )
+        return self.prover
 
     def require_store(self) -> "SkillStore":
         if self.store is None:

@@ -4,6 +4,8 @@ from .chain_of_thought import ChainOfThought
 from .decompose import Decompose
 from .fobar import FOBAR
 from .linc import Linc
+from ..proving.evolver import Evolver
+from ..proving.lego import LegoProver
 from .program_of_thought import ProgramOfThought
 from .react import ReAct
 from .rewoo import ReWOO
@@ -17,7 +19,8 @@ from .vote import Vote
 
 BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
                  ReWOO, ReAct, Decompose, ToolMaker, ToolUser,
-                 BestOfNNode, BeamSearchNode, DVTSNode, MCTSNode, ParticleFilterNode]
+                 BestOfNNode, BeamSearchNode, DVTSNode, MCTSNode, ParticleFilterNode,
+                 LegoProver, Evolver]
 
 __all__ = [
     "BUILTIN_NODES",
