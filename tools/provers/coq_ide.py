@@ -28,10 +28,8 @@ Example::
 from __future__ import annotations
 
 import os
-import resource
 import select
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -39,6 +37,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from ._process import confine_fn, kill_group
 from .base import ProverUnavailable
 
 __all__ = ["CoqIdeSession", "IdeMessage", "IdeFailure", "SessionDead", "SessionTimeout", "find_coqidetop"]
@@ -113,15 +112,10 @@ class CoqIdeSession:
         self._workdir = tempfile.mkdtemp(prefix="lemmaflow-coq-")
         limit = self.memory_limit_bytes
 
-        def confine() -> None:  # runs in the child before exec
-            if limit:
-                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
         cmd = [binary, "-main-channel", "stdfds", "-q", "-async-proofs", "off", "-native-compiler", "no", *self.args]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            cwd=self._workdir, start_new_session=True, preexec_fn=confine,
+            cwd=self._workdir, start_new_session=True, preexec_fn=confine_fn(limit),
         )
         self.pid = self._proc.pid
         self._parser = ET.XMLPullParser(events=("start", "end"))
@@ -138,20 +132,7 @@ class CoqIdeSession:
     def kill(self) -> None:
         """Kill the whole process group (coqidetop and anything it started)."""
         proc, self._proc = self._proc, None
-        if proc is not None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-            for stream in (proc.stdin, proc.stdout):
-                try:
-                    stream.close()  # type: ignore[union-attr]
-                except Exception:
-                    pass
+        kill_group(proc)
         if self._workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None

@@ -23,13 +23,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 
+from ._process import confine_fn
 from .base import ProofResult, ProofTask, ProverMessage, ProverUnavailable
 from .coq import interpret_failure
 from .coq_check import DEFAULT_PRELUDE, PlanError, PlannedSentence, assumption_verdict, build_plan
@@ -101,15 +101,10 @@ class CoqcProver:
             timeout = task.timeout_s or self.timeout_s
             limit = self.memory_limit_mb << 20 if self.memory_limit_mb else None
 
-            def confine() -> None:
-                if limit:
-                    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-                resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
             proc = subprocess.Popen(
                 [self._binary or "coqc", "-q", "-native-compiler", "no", *self.coq_args, "LFCheck.v"],
                 cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=confine,
+                start_new_session=True, preexec_fn=confine_fn(limit),
             )
             try:
                 out_b, err_b = proc.communicate(timeout=timeout)

@@ -43,10 +43,8 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import select
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -56,6 +54,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ._process import confine_fn, kill_group
 from .base import ProverError, ProverUnavailable
 
 __all__ = [
@@ -204,16 +203,11 @@ class LeanRepl:
         self.kill()
         limit = self.memory_limit_bytes
 
-        def confine() -> None:  # runs in the child before exec
-            if limit:
-                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
         env = {**os.environ, **(self.env_vars or {})}
         try:
             self._proc = subprocess.Popen(
                 list(self.command_line), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True, preexec_fn=confine,
+                stderr=subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True, preexec_fn=confine_fn(limit),
             )
         except OSError as e:
             raise ProverUnavailable(f"cannot start the Lean REPL {list(self.command_line)!r}: {e}") from None
@@ -228,21 +222,7 @@ class LeanRepl:
     def kill(self) -> None:
         """Kill the whole process group (the REPL and anything it started)."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        for stream in (proc.stdin, proc.stdout):
-            try:
-                stream.close()  # type: ignore[union-attr]
-            except Exception:
-                pass
+        kill_group(proc)
 
     def close(self) -> None:
         self.kill()
