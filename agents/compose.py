@@ -207,7 +207,12 @@ class Composer:
     def _study(self):
         optuna = _optuna()
         s = self.space
-        sampler = optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.startup_trials)
+        import warnings
+
+        with warnings.catch_warnings():  # multivariate/group are flagged experimental; they model interactions
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.startup_trials, multivariate=True,
+                                                 group=True)
         if s.search == "halving":
             pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=s.halving.min_problems,
                                                             reduction_factor=s.halving.eta)
