@@ -427,7 +427,8 @@ def plot_compose(report: ComposeReport, path: str | Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
     styles = {"complete": ("o", "tab:blue", "complete"), "pruned": ("o", "tab:gray", "pruned (partial dev set)")}
-    shown = set()
+    shown: set[str] = set()
+    labels: dict[tuple[float, float], list[str]] = {}
     for t in report.trials:
         r = t.row
         if r is None or r.accuracy is None or t.state not in styles:
@@ -439,7 +440,9 @@ def plot_compose(report: ComposeReport, path: str | Path) -> Path:
         ax.errorbar([r.mean_tokens], [r.accuracy], yerr=yerr, fmt=marker, color=color, capsize=3, alpha=0.8,
                     markersize=12 if name == "best" else 5, label=None if name in shown else name)
         shown.add(name)
-        ax.annotate(str(t.number), (r.mean_tokens, r.accuracy), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        labels.setdefault((round(r.mean_tokens, 3), round(r.accuracy, 6)), []).append(str(t.number))
+    for (x, y), nums in labels.items():  # trials of the same configuration share one label
+        ax.annotate(",".join(nums), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     xs = [t.row.mean_tokens for t in report.trials if t.row and t.row.mean_tokens > 0]
     if xs and max(xs) / min(xs) > 20:
         ax.set_xscale("log")
