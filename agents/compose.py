@@ -1,7 +1,8 @@
 """Search over Archon-style pipelines under a total token budget (Archon, arXiv 2409.15254).
 
 :class:`Composer` searches a :class:`~lemmaflow.agents.compose_space.SearchSpace`
-with Optuna's TPE sampler: each trial is one configuration, turned into a
+with Optuna's TPE sampler (multivariate, grouped: it models interactions between layers and
+handles parameters that exist only when a layer is on): each trial is one configuration, turned into a
 pipeline spec and evaluated on the dev problems by an :class:`Evaluator` (by
 default :class:`BatchEvaluator`: the batch runner, one resumable results JSONL
 per distinct spec). The objective is dev accuracy; the best configuration is
