@@ -5,9 +5,10 @@ with Optuna's TPE sampler (multivariate, grouped: it models interactions between
 handles parameters that exist only when a layer is on): each trial is one configuration, turned into a
 pipeline spec and evaluated on the dev problems by an :class:`Evaluator` (by
 default :class:`BatchEvaluator`: the batch runner, one resumable results JSONL
-per distinct spec). The objective is dev accuracy; the best configuration is
-the complete trial with the highest accuracy, ties going to fewer mean tokens
-per problem, then to the earlier trial.
+per distinct spec). The objective is dev accuracy counting failed or
+budget-exhausted problems as wrong; the best configuration is the complete
+trial with the highest objective, ties going to fewer mean tokens per
+problem, then to the earlier trial.
 
 - **Token budget.** Every trial records the tokens it spent (prompt +
   completion, every model role, only problems solved now: a spec already run
@@ -158,11 +159,17 @@ class ComposeReport(BaseModel):
         return next((t for t in self.trials if t.number == self.best), None)
 
 
+def _objective(row: BenchRow, problems: int) -> float:
+    """Correct answers over the problems asked: a problem that failed or ran out of budget counts as wrong
+    (accuracy over graded problems alone would favour configurations that crash on hard problems)."""
+    return row.correct / problems if problems else 0.0
+
+
 def _pick_best(trials: Sequence[TrialRecord], dev: int) -> int | None:
     full = [t for t in trials if t.state == "complete" and t.row and t.problems_run == dev and t.row.graded]
     if not full:
         return None
-    return min(full, key=lambda t: (-(t.row.accuracy or 0.0), t.row.mean_tokens, t.number)).number
+    return min(full, key=lambda t: (-_objective(t.row, dev), t.row.mean_tokens, t.number)).number
 
 
 class Composer:
@@ -312,7 +319,7 @@ class Composer:
                     trial.set_user_attr("new_tokens", new)
                     trial.set_user_attr("row", row.model_dump(mode="json"))
                     trial.set_user_attr("problems_run", rung)
-                    value = row.accuracy if row.accuracy is not None else 0.0
+                    value = _objective(row, rung)
                     if rung != rungs[-1]:
                         trial.report(value, rung)
                         if trial.should_prune():
@@ -363,7 +370,7 @@ def _record(t) -> TrialRecord:
 # --- outputs -----------------------------------------------------------------------------------
 
 _COLUMNS = ["trial", "state", "pipeline", "problems", "correct/graded", "accuracy", "ci_low", "ci_high",
-            "mean_tokens", "new_tokens", "params"]
+            "mean_tokens", "new_tokens", "failed", "params"]
 
 
 def _rows(report: ComposeReport) -> list[list[str]]:
@@ -376,7 +383,7 @@ def _rows(report: ComposeReport) -> list[list[str]]:
             f"{r.correct}/{r.graded}" if r else "-",
             "n/a" if not r or r.accuracy is None else f"{r.accuracy:.3f}",
             f"{r.ci[0]:.3f}" if r else "", f"{r.ci[1]:.3f}" if r else "",
-            f"{r.mean_tokens:.1f}" if r else "", str(t.new_tokens),
+            f"{r.mean_tokens:.1f}" if r else "", str(t.new_tokens), str(r.failed + r.budget_exhausted) if r else "",
             json.dumps(t.params, sort_keys=True) + (f" error: {t.error}" if t.error else ""),
         ])
     return out
@@ -399,12 +406,12 @@ def render_compose_markdown(report: ComposeReport) -> str:
         f"Search: {report.search}; {len(report.trials)} trials over a space of {size} configurations; "
         f"tokens spent {report.spent_tokens} of a budget of {report.budget_tokens}; stopped: {report.stop_reason or '-'}.",
         "",
-        "| " + " | ".join(_COLUMNS[:5] + ["accuracy", "95% CI (Wilson)", "mean tokens/problem", "new tokens", "params"])
-        + " |",
-        "|" + "|".join("---" for _ in range(10)) + "|",
+        "| " + " | ".join(_COLUMNS[:5] + ["accuracy", "95% CI (Wilson)", "mean tokens/problem", "new tokens",
+                                          "failed/out of budget", "params"]) + " |",
+        "|" + "|".join("---" for _ in range(11)) + "|",
     ]
     for row in _rows(report):
-        cells = row[:6] + [f"[{row[6]}, {row[7]}]" if row[6] else "", row[8], row[9], row[10]]
+        cells = row[:6] + [f"[{row[6]}, {row[7]}]" if row[6] else "", row[8], row[9], row[10], row[11]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines.append("")
     if best is not None:
@@ -412,8 +419,9 @@ def render_compose_markdown(report: ComposeReport) -> str:
                      f"[{best.row.ci[0]:.3f}, {best.row.ci[1]:.3f}] at {best.row.mean_tokens:.1f} tokens/problem.")
     else:
         lines.append("No configuration completed the whole dev set.")
-    lines.append("Tokens are prompt + completion over every model role; accuracy has a 95% Wilson interval. "
-                 "Pruned trials show their accuracy on the rung they reached.")
+    lines.append("Tokens are prompt + completion over every model role; accuracy (over graded problems) has a 95% "
+                 "Wilson interval; the search ranks by correct answers over all problems, so failed or "
+                 "out-of-budget problems count as wrong. Pruned trials show their accuracy on the rung they reached.")
     return "\n".join(lines) + "\n"
 
 

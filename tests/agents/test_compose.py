@@ -157,3 +157,26 @@ def test_real_nodes_and_outputs_with_a_scripted_model(tmp_path, checker):
         if json.dumps(t.spec, sort_keys=True) in seen:
             old = next(x.row for x in report.trials if x.spec == t.spec)
             assert t.new_tokens == 0 and (t.row.correct, t.row.mean_tokens) == (old.correct, old.mean_tokens)
+
+
+def test_failed_problems_count_as_wrong_when_picking_the_best():
+    """A configuration that crashes on all but one (solved) problem must not beat one solving 15/20."""
+    class Crashy(SimulatedEvaluator):
+        async def evaluate(self, spec, probs):
+            ev = await super().evaluate(spec, probs)
+            if spec["nodes"][0]["type"] == "chain_of_thought":  # samples = 1
+                for i, r in enumerate(ev.results):
+                    r.correct, r.status = (True, "ok") if i == 0 else (None, "error")
+            else:
+                for i, r in enumerate(ev.results):
+                    r.correct = i < 15
+            return ev
+
+    sp = SearchSpace.model_validate({"generator": {"type": "chain_of_thought", "config": {"temperature": 0.7}},
+                                     "samples": {"choices": [1, 2]},
+                                     "startup_trials": 2, "max_trials": 4})
+    report = asyncio.run(Composer(sp, Crashy(), problems(20), budget_tokens=10**9).run())
+    crashy = [t for t in report.trials if t.params["samples"] == 1]
+    assert crashy and crashy[0].row is not None, crashy[0].error
+    assert crashy[0].row.accuracy == 1.0 and crashy[0].row.failed == 19
+    assert report.best_trial().params["samples"] == 2

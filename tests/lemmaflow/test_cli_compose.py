@@ -67,7 +67,7 @@ def test_compose_end_to_end_on_the_embedded_model(tmp_path):
         spent += t["new_tokens"]
     best = next(t for t in trials if t["number"] == report["best"])
     assert best["state"] == "complete" and best["row"]["graded"] == 2
-    assert all(best["row"]["accuracy"] >= t["row"]["accuracy"] for t in trials if t["state"] == "complete")
+    assert all(best["row"]["correct"] >= t["row"]["correct"] for t in trials if t["state"] == "complete")
     spec = yaml.safe_load((out / "best.yaml").read_text())
     assert spec == best["spec"]
     pipe = resolve_pipeline(str(out / "best.yaml"), {})  # what `lemmaflow solve --pipeline` loads
