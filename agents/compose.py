@@ -269,7 +269,7 @@ class Composer:
         return sum(int(t.user_attrs.get("new_tokens", 0)) for t in study.get_trials(deepcopy=False))
 
     async def run(self) -> ComposeReport:
-        optuna = _optuna()
+        _optuna()  # the install hint, before anything else
         from optuna.trial import TrialState
 
         study = self._study()
@@ -330,7 +330,6 @@ class Composer:
                 state = TrialState.FAIL
             study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
             self._notify(study, trial.number, spent + new)
-        del optuna
         return self.report(study, stop)
 
     def _notify(self, study, number: int, spent: int) -> None:

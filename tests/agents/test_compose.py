@@ -180,3 +180,18 @@ def test_failed_problems_count_as_wrong_when_picking_the_best():
     assert crashy and crashy[0].row is not None, crashy[0].error
     assert crashy[0].row.accuracy == 1.0 and crashy[0].row.failed == 19
     assert report.best_trial().params["samples"] == 2
+
+
+@pytest.mark.parametrize("name", ["archon_small.yaml", "tiny.yaml"])
+def test_example_spaces_load_and_every_layer_on_builds(name):
+    from pathlib import Path
+
+    space = load_space(Path(__file__).resolve().parents[2] / "examples" / "compose" / name)
+
+    def first(n, p):  # every optional layer on, each parameter at its first value / lower bound
+        if getattr(p, "choices", None) == [True, False]:
+            return True
+        return p.choices[0] if hasattr(p, "choices") else (p.int_[0] if hasattr(p, "int_") else p.float_[0])
+
+    spec = realize(space, first)
+    assert build_pipeline(spec).to_spec()["nodes"][0]["type"] == space.layers[-1].type
