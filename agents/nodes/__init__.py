@@ -8,13 +8,14 @@ from .fuser import Fuser
 from .linc import Linc
 from .program_of_thought import ProgramOfThought
 from .ranker import Ranker
+from .reviser import Reviser
 from .self_consistency import SelfConsistency, VoteSummary
 from .tora import DotaMath, Execution, ToRA
 from .verify import VerifyChain
 from .vote import Vote
 
 BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
-                 Ranker, Fuser, Critic]
+                 Ranker, Fuser, Critic, Reviser]
 
 __all__ = [
     "BUILTIN_NODES",
@@ -30,6 +31,7 @@ __all__ = [
     "Linc",
     "ProgramOfThought",
     "Ranker",
+    "Reviser",
     "SelfConsistency",
     "ToRA",
     "VerifyChain",
