@@ -9,8 +9,9 @@ evaluating every configuration on the whole dev set (a full sweep, 178,980,000 s
   TPE found the best configuration 4/10 times at 10%, 7/10 at 20%, 10/10 at 30%: the best (0.88) is
   0.04 ahead of the next ones, and the layers interact (critique helps only a fuser; a ranker keeping
   one candidate hurts a fuser), which TPE must learn from trials.
-- Successive halving (rungs of 25, 50, 100, 200 problems): 15% of a full sweep (9/10 seeds, seed 0
-  among the hits), since trailing configurations stop after a fraction of the dev set.
+- Successive halving (rungs of 25, 50, 100, 200 problems): 20% of a full sweep (10/10 seeds; 7/10 at
+  10%, 9/10 at 15%), since trailing configurations stop after a fraction of the dev set. Runs at 20%
+  stopped at max_trials (400) with about 14.5% spent: pruned trials are cheap.
 
 The search tests run seed 0 only (the seed sweep takes minutes; it is the benchmark's job).
 """
@@ -50,7 +51,7 @@ def test_the_simulated_world_is_what_the_docstring_says(world):
                                                 "critic(chain_of_thought[temperature=0.7] x8)))")
 
 
-@pytest.mark.parametrize("search,share", [("tpe", 0.30), ("halving", 0.15)])
+@pytest.mark.parametrize("search,share", [("tpe", 0.30), ("halving", 0.20)])
 def test_search_finds_the_known_best_within_the_budget(world, search, share, seed=0):
     space, specs, best, sweep = world
     sp = SearchSpace.model_validate({**SPACE, "search": search, "seed": seed, "max_trials": 400,
@@ -64,7 +65,7 @@ def test_search_finds_the_known_best_within_the_budget(world, search, share, see
     # The budget held: no evaluation started past it (so at most one evaluation's spend over).
     assert report.spent_tokens == sum(t.new_tokens for t in report.trials)
     assert report.spent_tokens <= budget + max(tokens(s) for s in specs) * N_DEV
-    assert "token budget" in report.stop_reason or "exhausted" in report.stop_reason
+    assert any(w in report.stop_reason for w in ("token budget", "exhausted", "max_trials"))
     assert len({h for h, _ in ev.done}) < len(specs)  # it did not sweep the space
     if search == "halving":
         assert any(t.state == "pruned" and t.problems_run < N_DEV for t in report.trials)
