@@ -36,8 +36,10 @@ __all__ = [
 # module has ``add_parser(subparsers)``, which registers its parser with
 # ``set_defaults(handler=...)``; the handler takes the parsed args and returns
 # the exit code.
-_COMMAND_MODULES: tuple[str, ...] = ("lemmaflow.cli_bench", "lemmaflow.cli_trace", "lemmaflow.cli_library",
-                                       "lemmaflow.cli_prove")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "lemmaflow.cli_bench", "lemmaflow.cli_trace", "lemmaflow.cli_library", "lemmaflow.cli_prove",
+    "lemmaflow.cli_compose",
+)
 
 BUILTIN_PIPELINES = (
     "sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "fobar", "sc_verified", "linc",

@@ -1,13 +1,18 @@
 """Built-in reasoning nodes."""
 
-from .chain_of_thought import ChainOfThought
-from .decompose import Decompose
-from .fobar import FOBAR
-from .linc import Linc
 from ..proving.evolver import Evolver
 from ..proving.lego import LegoProver
+from .candidates import Candidate, CandidateLayer, CandidateOutputs
+from .chain_of_thought import ChainOfThought
+from .critic import Critic
+from .decompose import Decompose
+from .fobar import FOBAR
+from .fuser import Fuser
+from .linc import Linc
 from .program_of_thought import ProgramOfThought
+from .ranker import Ranker
 from .react import ReAct
+from .reviser import Reviser
 from .rewoo import ReWOO
 from .self_consistency import SelfConsistency, VoteSummary
 from .tool_maker import ToolMaker
@@ -20,24 +25,34 @@ from .vote import Vote
 BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
                  ReWOO, ReAct, Decompose, ToolMaker, ToolUser,
                  BestOfNNode, BeamSearchNode, DVTSNode, MCTSNode, ParticleFilterNode,
-                 LegoProver, Evolver]
+                 LegoProver, Evolver,
+                 Ranker, Fuser, Critic, Reviser]
 
 __all__ = [
     "BUILTIN_NODES",
     "BeamSearchNode",
     "BestOfNNode",
-    "DVTSNode",
+    "Candidate",
+    "CandidateLayer",
+    "CandidateOutputs",
     "ChainOfThought",
+    "Critic",
+    "DVTSNode",
     "Decompose",
     "DotaMath",
+    "Evolver",
     "Execution",
     "FOBAR",
+    "Fuser",
+    "LegoProver",
     "Linc",
     "MCTSNode",
     "ParticleFilterNode",
     "ProgramOfThought",
+    "Ranker",
     "ReAct",
     "ReWOO",
+    "Reviser",
     "SelfConsistency",
     "ToRA",
     "ToolMaker",
