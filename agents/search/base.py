@@ -119,6 +119,11 @@ class SearchProblem(ABC, Generic[S, A]):
             depth += 1
         return out
 
+    def is_solution(self, state: S) -> bool:
+        """Whether a terminal state is a result (default: every one). A terminal state that is not
+        (a proof branch that hit an error) is a dead end: beam and best-first search drop it."""
+        return True
+
     def describe(self, action: A) -> str:
         """Text of an action for traces."""
         return str(action)
