@@ -5,6 +5,7 @@ from .decompose import Decompose
 from .fobar import FOBAR
 from .linc import Linc
 from .program_of_thought import ProgramOfThought
+from .proof_search import ProofSearch
 from .react import ReAct
 from .rewoo import ReWOO
 from .self_consistency import SelfConsistency, VoteSummary
@@ -17,7 +18,7 @@ from .vote import Vote
 
 BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
                  ReWOO, ReAct, Decompose, ToolMaker, ToolUser,
-                 BestOfNNode, BeamSearchNode, DVTSNode, MCTSNode, ParticleFilterNode]
+                 BestOfNNode, BeamSearchNode, DVTSNode, MCTSNode, ParticleFilterNode, ProofSearch]
 
 __all__ = [
     "BUILTIN_NODES",
@@ -33,6 +34,7 @@ __all__ = [
     "MCTSNode",
     "ParticleFilterNode",
     "ProgramOfThought",
+    "ProofSearch",
     "ReAct",
     "ReWOO",
     "SelfConsistency",
