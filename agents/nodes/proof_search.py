@@ -121,7 +121,7 @@ class ProofSearch(Node):
             return CoqProver(pool_size=1, **opts)
         from ...tools.provers.lean import LeanProver
 
-        return LeanProver(**opts)
+        return LeanProver(**{"pool_size": 2, **opts})  # one for the session, one for the final check
 
     async def run(self, inputs: Inputs, ctx) -> Outputs:
         task = ProofTask(name=inputs.name, statement=inputs.statement, proof="", header=inputs.header,

@@ -142,6 +142,10 @@ class TacticProblem(SearchProblem[ProofState, str]):
                  config: TacticConfig | dict | None = None, *, value_fn: ValueFn | None = None):
         self.task, self.session, self.prover = task, session, prover
         self.language: str = getattr(prover, "language", "coq")
+        if self.language == "lean4" and getattr(getattr(prover, "config", None), "pool_size", 2) < 2:
+            # the session holds one REPL process until it closes; the final check would wait for it forever
+            raise ValueError("a Lean tactic search needs LeanProver(pool_size >= 2): the session holds one "
+                             "REPL process and the final statement-exact check needs another")
         self.config = config if isinstance(config, TacticConfig) else TacticConfig(**(config or {}))
         self.value_fn = value_fn
         self.max_depth = self.config.max_steps
