@@ -35,7 +35,7 @@ Example (scripted model proposing real Coq tactics, real Coq)::
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
