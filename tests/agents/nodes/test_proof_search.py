@@ -88,3 +88,18 @@ def test_docstring_examples_run(name):
     mod = importlib.import_module(name)
     code = textwrap.dedent(re.split(r"Example[^\n]*::\n", mod.__doc__, maxsplit=1)[1])
     exec(compile(code, f"{name} docstring", "exec"), {})
+
+
+@pytest.mark.embedded
+def test_end_to_end_on_the_embedded_model(coq):
+    """The real path: vLLM's CPU engine proposes, real Coq runs every tactic (the 135M model rarely proves)."""
+    from lemmaflow.agents.backends import make_embedded_backend
+
+    backend = make_embedded_backend(seed=0, max_model_len=1024)
+    node = ProofSearch(algorithm="beam", width=2, beam_size=1, max_tokens=32, max_steps=2, prover=coq)
+    out = asyncio.run(node(RunContext(backend=backend), name="add_zero", statement=STATEMENT))
+    assert out.search_tokens > 0 and out.tactic_calls >= 1 and len(out.tree) >= 2
+    assert all(n.status in ("open", "solved", "error", "timeout", "depth_limit") for n in out.tree[1:])
+    errors = [n for n in out.tree if n.status == "error"]
+    assert all(n.error for n in errors)  # every failure says why (Coq's message or the refusal)
+    assert out.proved == (out.check == "proved")
