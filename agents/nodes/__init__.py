@@ -10,6 +10,7 @@ from .fobar import FOBAR
 from .fuser import Fuser
 from .linc import Linc
 from .program_of_thought import ProgramOfThought
+from .proof_search import ProofSearch
 from .ranker import Ranker
 from .react import ReAct
 from .reviser import Reviser
@@ -25,7 +26,7 @@ from .vote import Vote
 BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
                  ReWOO, ReAct, Decompose, ToolMaker, ToolUser,
                  BestOfNNode, BeamSearchNode, DVTSNode, MCTSNode, ParticleFilterNode,
-                 LegoProver, Evolver,
+                 LegoProver, Evolver, ProofSearch,
                  Ranker, Fuser, Critic, Reviser]
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "MCTSNode",
     "ParticleFilterNode",
     "ProgramOfThought",
+    "ProofSearch",
     "Ranker",
     "ReAct",
     "ReWOO",

@@ -4,6 +4,9 @@
   :class:`SearchTree` (traced as ``search_node`` events), :class:`SearchBudget`.
 - Algorithms (one per module): :class:`BestOfN`, :class:`BeamSearch`,
   :class:`DVTS`, :class:`MCTS` (PUCT), :class:`ParticleFilter`.
+- :class:`BestFirst` (:mod:`.best_first`): expand the best open node (proof search).
+- :class:`TacticProblem` (:mod:`.proof_tactics`): states are Coq/Lean proof
+  states, actions are tactics; finished proofs are re-checked statement-exactly.
 - :class:`MathStepProblem` (:mod:`.math_steps`): states are partial solutions
   split into steps; actions are next steps generated up to the step delimiter.
 
@@ -22,17 +25,20 @@ from .base import (
     TreeNode,
 )
 from .beam import BeamSearch
+from .best_first import BestFirst
 from .best_of_n import BestOfN
 from .dvts import DVTS
 from .math_steps import MathState, MathStepConfig, MathStepProblem
 from .mcts import MCTS
 from .particle_filter import ParticleFilter
+from .proof_tactics import ProofState, TacticConfig, TacticProblem
 
-ALGORITHMS = {cls.name: cls for cls in (BestOfN, BeamSearch, DVTS, MCTS, ParticleFilter)}
+ALGORITHMS = {cls.name: cls for cls in (BestOfN, BeamSearch, BestFirst, DVTS, MCTS, ParticleFilter)}
 
 __all__ = [
     "ALGORITHMS",
     "BeamSearch",
+    "BestFirst",
     "BestOfN",
     "DVTS",
     "Leaf",
@@ -41,6 +47,7 @@ __all__ = [
     "MathStepConfig",
     "MathStepProblem",
     "ParticleFilter",
+    "ProofState",
     "Proposal",
     "SearchAlgorithm",
     "SearchAlgorithmConfig",
@@ -48,5 +55,7 @@ __all__ = [
     "SearchProblem",
     "SearchResult",
     "SearchTree",
+    "TacticConfig",
+    "TacticProblem",
     "TreeNode",
 ]

@@ -119,6 +119,11 @@ class SearchProblem(ABC, Generic[S, A]):
             depth += 1
         return out
 
+    def is_solution(self, state: S) -> bool:
+        """Whether a terminal state is a result (default: every one). A terminal state that is not
+        (a proof branch that hit an error) is a dead end: beam and best-first search drop it."""
+        return True
+
     def describe(self, action: A) -> str:
         """Text of an action for traces."""
         return str(action)
@@ -211,6 +216,7 @@ class SearchResult(BaseModel):
     rounds: int = 0  # expansion rounds (batched generate calls)
     budget_limited: bool = False
     states: list[Any] = Field(default_factory=list, exclude=True)  # the leaves' states, same order
+    tree: list[Any] = Field(default_factory=list, exclude=True)  # every TreeNode, by id (states included)
 
     @property
     def best(self) -> Leaf | None:
@@ -319,4 +325,5 @@ class SearchAlgorithm(ABC):
                            nodes=len(tree.nodes), tokens=budget.spent, rounds=rounds,
                            budget_limited=budget.limited)
         return SearchResult(algorithm=self.name, leaves=out, chosen=path, nodes=len(tree.nodes), tokens=budget.spent,
-                            rounds=rounds, budget_limited=budget.limited, states=[n.state for n in ranked])
+                            rounds=rounds, budget_limited=budget.limited, states=[n.state for n in ranked],
+                            tree=list(tree.nodes))

@@ -5,6 +5,7 @@ ONE batched ``propose``), every child is scored by ``problem.evaluate``, finishe
 children are set aside, and the ``beam_size`` best unfinished ones are kept.
 The first round expands the root into ``beam_size * width`` actions, so each
 round generates ``beam_size * width`` actions (Snell et al., arXiv 2408.03314).
+Dead ends (terminal, not ``problem.is_solution``) are dropped.
 The search stops when ``beam_size`` solutions finished, at ``max_depth``, or when
 the budget runs out; leaves are the finished solutions, best score first.
 
@@ -49,13 +50,14 @@ class BeamSearch(SearchAlgorithm):
     class Config(SearchAlgorithmConfig):
         beam_size: int = Field(4, ge=1, description="beams kept after each step")
         width: int = Field(4, ge=1, description="children per kept beam")
+        solutions: int | None = Field(None, ge=1, description="stop after this many solutions (None: beam_size)")
 
     async def search(self, problem: SearchProblem, ctx) -> SearchResult:
         c = self.config
         tree = SearchTree(problem, ctx, self.name)
         budget = self._budget(ctx)
         beams, done, rounds = [tree.root], [], 0
-        while beams and len(done) < c.beam_size:
+        while beams and len(done) < (c.solutions or c.beam_size):
             n = c.beam_size * c.width if beams == [tree.root] else c.width
             props = await budget.propose(problem, [b.state for b in beams], n)
             if props is None:
@@ -66,7 +68,7 @@ class BeamSearch(SearchAlgorithm):
             if scores is None:
                 break
             tree.set_scores(children, scores)
-            done += [ch for ch in children if ch.terminal]
+            done += [ch for ch in children if ch.terminal and problem.is_solution(ch.state)]
             beams = top([ch for ch in children if not ch.terminal], c.beam_size)
         leaves = done or [b for b in beams if b is not tree.root]
         return self.finish(tree, leaves, budget, rounds)

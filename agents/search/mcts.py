@@ -14,7 +14,9 @@ scores the finished solution (AlphaMath's simulation). Each child's value is
 backed up along its path. A terminal leaf re-backs up its own score. After
 ``simulations`` expansions (or when the budget is spent) the answer follows
 the most-visited children from the root; if that path does not end in a
-finished solution, the best-scored finished one found is chosen.
+finished solution, the best-scored finished one found is chosen. Dead ends
+(terminal states ``problem.is_solution`` rejects, e.g. a failed tactic) are
+never selected nor chosen; a node whose children all died is expanded again.
 
 Example::
 
@@ -48,7 +50,13 @@ from ..budget import BudgetExceeded
 
 from .base import SearchAlgorithm, SearchAlgorithmConfig, SearchProblem, SearchResult, SearchTree, TreeNode
 
-__all__ = ["MCTS"]
+__all__ = ["MCTS", "live_children"]
+
+
+def live_children(tree: SearchTree, node: TreeNode) -> list[TreeNode]:
+    """``node``'s children that are not dead ends (terminal states that are no solution)."""
+    kids = (tree.nodes[i] for i in node.children)
+    return [k for k in kids if not (k.terminal and not tree.problem.is_solution(k.state))]
 
 
 class MCTS(SearchAlgorithm):
@@ -64,7 +72,9 @@ class MCTS(SearchAlgorithm):
     def _select(self, tree: SearchTree) -> TreeNode:
         node = tree.root
         while node.children and not node.terminal:
-            kids = [tree.nodes[i] for i in node.children]
+            kids = live_children(tree, node)
+            if not kids:  # every child is a dead end: expand this node again
+                return node
             sq = math.sqrt(max(node.visits, 1))
             node = max(kids, key=lambda k: (k.q + self.config.c_puct * k.prior * sq / (1 + k.visits), -k.id))
         return node
@@ -143,10 +153,11 @@ class MCTS(SearchAlgorithm):
 
     @staticmethod
     def _choose(tree: SearchTree) -> tuple[list[TreeNode], TreeNode | None]:
-        terminals = [n for n in tree.nodes if n.terminal and n.score is not None]
+        terminals = [n for n in tree.nodes if n.terminal and n.score is not None
+                     and tree.problem.is_solution(n.state)]
         node = tree.root
-        while node.children:
-            node = max((tree.nodes[i] for i in node.children), key=lambda k: (k.visits, k.q, -k.id))
+        while live_children(tree, node):
+            node = max(live_children(tree, node), key=lambda k: (k.visits, k.q, -k.id))
         if node.terminal and node.score is not None:
             return terminals, node
         if terminals:

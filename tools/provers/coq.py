@@ -32,6 +32,8 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +41,9 @@ from .base import ProofResult, ProofTask, ProverMessage
 from .coq_check import DEFAULT_PRELUDE, CheckPlan, PlanError, PlannedSentence, assumption_verdict, build_plan
 from .coq_ide import CoqIdeSession, IdeFailure, SessionDead, SessionTimeout, find_coqidetop
 from .coq_text import split_sentences
+
+if TYPE_CHECKING:
+    from .coq_tactics import CoqTacticSession
 
 __all__ = ["CoqConfig", "CoqProver", "DEFAULT_PRELOAD", "interpret_failure"]
 
@@ -185,6 +190,22 @@ class CoqProver:
 
     def session_pids(self) -> list[int | None]:
         return [s.ide.pid for s in self._sessions]
+
+    # -- tactic mode -------------------------------------------------------------
+    @contextmanager
+    def tactic_session(self, task: ProofTask) -> Iterator["CoqTacticSession"]:
+        """A dedicated ``coqidetop`` for a tactic-level search on ``task``'s statement (``task.proof`` is
+        ignored; see :mod:`.coq_tactics`). A finished proof still goes through :meth:`check`."""
+        from .coq_tactics import CoqTacticSession
+
+        cfg = self.config
+        ide = CoqIdeSession(args=cfg.coq_args,
+                            memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None)
+        ide.start(cfg.start_timeout_s)
+        try:
+            yield CoqTacticSession.open(ide, task, cfg.preload, task.timeout_s or cfg.timeout_s)
+        finally:
+            ide.kill()
 
     # -- checking ----------------------------------------------------------------
     def check(self, task: ProofTask) -> ProofResult:
