@@ -85,8 +85,9 @@ def test_interrupt_loses_at_most_in_flight_problems(tmp_path, sig):
     # Concurrency 1 makes problems finish one by one, so a kill lands between results.
     args = [sys.executable, "-m", "lemmaflow", "solve", "--input", str(EXAMPLES), "--out", str(out),
             "--pipeline", "sc", "--n", "2", "--max-tokens", "48", "--concurrency", "1", "--no-progress"]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    log = tmp_path / "solve.log"  # the interrupted run's output, shown if the exit code is wrong
+    with log.open("w") as log_f:
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=log_f, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -99,7 +100,8 @@ def test_interrupt_loses_at_most_in_flight_problems(tmp_path, sig):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-    assert rc == (130 if sig == signal.SIGINT else -9)
+    lines = out.read_text().splitlines()
+    assert rc == (130 if sig == signal.SIGINT else -9), (rc, len(lines), log.read_text()[-3000:])
     before = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
     assert 2 <= len(before) < 8
     r = lemmaflow(*args[3:], "--concurrency", "4")
