@@ -87,7 +87,10 @@ def test_interrupt_loses_at_most_in_flight_problems(tmp_path, sig):
             "--pipeline", "sc", "--n", "2", "--max-tokens", "48", "--concurrency", "1", "--no-progress"]
     log = tmp_path / "solve.log"  # the interrupted run's output, shown if the exit code is wrong
     with log.open("w") as log_f:
-        proc = subprocess.Popen(args, cwd=ROOT, stdout=log_f, stderr=subprocess.STDOUT, start_new_session=True)
+        # SIG_DFL for SIGINT in the child: a shell's background job (`cmd &`, as in a fresh-clone
+        # check) starts with SIGINT ignored, the child would inherit that and never see the Ctrl-C.
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=log_f, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
