@@ -340,15 +340,41 @@ def render_markdown(report: BenchReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_report(report: BenchReport, path: str | Path) -> Path:
-    """Accuracy (Wilson 95% interval as error bars) against mean tokens per problem, as a PNG."""
+def pyplot(purpose: str):
+    """matplotlib's pyplot on the file-only Agg backend; an install hint naming ``purpose`` if missing."""
     try:
         import matplotlib
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise RuntimeError("the bench plot needs matplotlib: pip install matplotlib") from e
+        raise RuntimeError(f"the {purpose} plot needs matplotlib: pip install matplotlib") from e
     matplotlib.use("Agg")  # files only, no display; set before pyplot is imported
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_accuracy_plot(plt, fig, ax, xs: Sequence[float], *, ylabel: str, title: str, legend: bool,
+                       path: str | Path) -> Path:
+    """The common frame of an accuracy-vs-tokens plot (log x when tokens spread > 20x), saved as PNG."""
+    if xs and max(xs) / min(xs) > 20:
+        ax.set_xscale("log")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("mean tokens per problem (prompt + completion)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_report(report: BenchReport, path: str | Path) -> Path:
+    """Accuracy (Wilson 95% interval as error bars) against mean tokens per problem, as a PNG."""
+    plt = pyplot("bench")
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
     styles = {"pipeline": ("o", "tab:blue", "pipelines"), "sc_reference": ("s", "tab:orange", "SC baseline"),
               "sc_matched": ("D", "tab:orange", "SC at matched tokens")}
@@ -367,18 +393,5 @@ def plot_report(report: BenchReport, path: str | Path) -> Path:
     if len(sc) > 1:
         ax.plot([r.mean_tokens for r in sc], [r.accuracy for r in sc], "--", color="tab:orange", alpha=0.6)
     xs = [r.mean_tokens for r in report.rows if r.mean_tokens > 0]
-    if xs and max(xs) / min(xs) > 20:
-        ax.set_xscale("log")
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("mean tokens per problem (prompt + completion)")
-    ax.set_ylabel("accuracy (95% Wilson interval)")
-    ax.set_title(f"{report.problems} problems, {report.model}"[:90], fontsize=9)
-    ax.grid(alpha=0.3)
-    if shown:
-        ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_accuracy_plot(plt, fig, ax, xs, ylabel="accuracy (95% Wilson interval)",
+                              title=f"{report.problems} problems, {report.model}"[:90], legend=bool(shown), path=path)

@@ -58,7 +58,7 @@ from pydantic import BaseModel
 
 from ..tools.datasets import Problem
 from .batch import BatchRunner, ProblemResult, load_results
-from .bench import BenchRow, summarize
+from .bench import BenchRow, pyplot, save_accuracy_plot, summarize
 from .budget import Budget
 from .compose_space import ChoiceParam, FloatParam, IntParam, SearchSpace, describe_stack, realize
 from .graph import PipelineError
@@ -426,12 +426,7 @@ def render_compose_markdown(report: ComposeReport) -> str:
 
 def plot_compose(report: ComposeReport, path: str | Path) -> Path:
     """Every trial's accuracy (Wilson 95% error bars) against mean tokens per problem; the best is starred."""
-    try:
-        import matplotlib
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise RuntimeError("the compose plot needs matplotlib: pip install matplotlib") from e
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("compose")
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
     styles = {"complete": ("o", "tab:blue", "complete"), "pruned": ("o", "tab:gray", "pruned (partial dev set)")}
@@ -452,22 +447,9 @@ def plot_compose(report: ComposeReport, path: str | Path) -> Path:
     for (x, y), nums in labels.items():  # trials of the same configuration share one label
         ax.annotate(",".join(nums), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     xs = [t.row.mean_tokens for t in report.trials if t.row and t.row.mean_tokens > 0]
-    if xs and max(xs) / min(xs) > 20:
-        ax.set_xscale("log")
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("mean tokens per problem (prompt + completion)")
-    ax.set_ylabel("dev accuracy (95% Wilson interval)")
-    ax.set_title(f"compose {report.space}: {len(report.trials)} trials, {report.dev_problems} dev problems, "
-                 f"{report.model}"[:100], fontsize=9)
-    ax.grid(alpha=0.3)
-    if shown:
-        ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    title = f"compose {report.space}: {len(report.trials)} trials, {report.dev_problems} dev problems, {report.model}"
+    return save_accuracy_plot(plt, fig, ax, xs, ylabel="dev accuracy (95% Wilson interval)", title=title[:100],
+                              legend=bool(shown), path=path)
 
 
 def write_compose_outputs(report: ComposeReport, out_dir: str | Path) -> dict[str, Path]:
