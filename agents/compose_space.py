@@ -43,7 +43,6 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
@@ -317,17 +316,9 @@ def _outputs(kind: str) -> set[str]:
 
 def load_space(path: str | Path) -> SearchSpace:
     """Read and validate a search-space YAML/JSON file (SpaceError naming the file and field)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SpaceError(f"cannot read search space {path}: {e}") from e
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise SpaceError(f"{path}: not valid YAML/JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise SpaceError(f"{path}: a search space must be a mapping, got {type(data).__name__}")
+    from .spec import read_mapping
+
+    data = read_mapping(path, "search space", SpaceError)
     try:
         return SearchSpace.model_validate(data)
     except ValidationError as e:

@@ -133,20 +133,29 @@ def build_pipeline(spec: PipelineSpec | dict, registry: NodeRegistry | None = No
     return pipe
 
 
-def read_spec(path: str | Path) -> dict:
-    """The raw mapping of a ``.yaml``/``.yml``/``.json`` spec file (not yet validated)."""
+def read_mapping(path: str | Path, what: str, error: type[Exception]) -> dict:
+    """The raw mapping of a ``.yaml``/``.yml``/``.json`` config file (not yet validated).
+
+    ``what`` names the file's kind in messages ("pipeline spec", "search space"); every failure
+    (unreadable, not YAML/JSON, not a mapping) raises ``error`` naming the file.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise SpecError(f"cannot read pipeline spec {path}: {e}") from e
+        raise error(f"cannot read {what} {path}: {e}") from e
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise SpecError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from e
+        raise error(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from e
     if not isinstance(data, dict):
-        raise SpecError(f"{path}: a pipeline spec must be a mapping, got {type(data).__name__}")
+        raise error(f"{path}: a {what} must be a mapping, got {type(data).__name__}")
     return data
+
+
+def read_spec(path: str | Path) -> dict:
+    """The raw mapping of a ``.yaml``/``.yml``/``.json`` spec file (not yet validated)."""
+    return read_mapping(path, "pipeline spec", SpecError)
 
 
 def load_pipeline(path: str | Path, registry: NodeRegistry | None = None) -> Pipeline:
