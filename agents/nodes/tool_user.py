@@ -51,6 +51,7 @@ from pydantic import BaseModel, Field, model_validator
 from ...tools.interpreter import last_code_block
 from ..backends.base import ChatPrompt, SamplingParams
 from ..node import Node, NodeConfig
+from .program_of_thought import ProgramOfThought
 
 __all__ = ["ToolRef", "ToolUser", "build_tools_module", "parse_tool_events", "referenced_tools"]
 
@@ -215,12 +216,7 @@ class ToolUser(Node):
     class Inputs(BaseModel):
         question: str
 
-    class Outputs(BaseModel):
-        answer: str | None
-        program: str | None
-        stdout: str = ""
-        error: str | None = None
-        killed_by: str | None = None
+    class Outputs(ProgramOfThought.Outputs):  # a program's outputs, plus what happened to the tools
         retrieved: list[ToolRef] = Field(default_factory=list)
         shown: list[ToolRef] = Field(default_factory=list)
         referenced: list[str] = Field(default_factory=list)  # imported by the code (static)
