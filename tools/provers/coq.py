@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._process import require_confinement
 from .base import ProofResult, ProofTask, ProverMessage
 from .coq_check import DEFAULT_PRELUDE, CheckPlan, PlanError, PlannedSentence, assumption_verdict, build_plan
 from .coq_ide import CoqIdeSession, IdeFailure, SessionDead, SessionTimeout, find_coqidetop
@@ -66,6 +67,8 @@ class CoqConfig(BaseModel):
     prelude: str = DEFAULT_PRELUDE  # run inside the proof's module before the model's text
     coq_args: tuple[str, ...] = ()  # extra coqidetop arguments (-Q dir Lib, ...)
     start_timeout_s: float = Field(180.0, gt=0)
+    # Every coqidetop runs confined (docs/prover-confinement.md); False opts out explicitly.
+    confine: bool = True
 
 
 def interpret_failure(plan: CheckPlan, sentence: PlannedSentence, text: str, byte_loc: int | None) -> ProofResult:
@@ -102,6 +105,7 @@ class _Session:
         self.ide = CoqIdeSession(
             args=cfg.coq_args,
             memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None,
+            confine=cfg.confine,
         )
         self.base = 0
         self.header: str | None = None
@@ -146,6 +150,8 @@ class CoqProver:
             if self._sessions:
                 return
             find_coqidetop()  # ProverUnavailable with an install hint
+            if self.config.confine:
+                require_confinement()  # ProverConfinementUnavailable: what to install, how to opt out
             self._sessions = [_Session(self.config) for _ in range(self.config.pool_size)]
             self._executor = ThreadPoolExecutor(self.config.pool_size, thread_name_prefix="coq")
             errors: list[BaseException] = []
@@ -184,6 +190,11 @@ class CoqProver:
         self.close()
 
     @property
+    def confined(self) -> bool:
+        """False only when the user opted out (``confine=False``)."""
+        return self.config.confine
+
+    @property
     def restarts(self) -> int:
         """How many times sessions were restarted after a timeout or crash."""
         return sum(max(0, s.starts - 1) for s in self._sessions)
@@ -200,7 +211,8 @@ class CoqProver:
 
         cfg = self.config
         ide = CoqIdeSession(args=cfg.coq_args,
-                            memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None)
+                            memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None,
+                            confine=cfg.confine)
         ide.start(cfg.start_timeout_s)
         try:
             yield CoqTacticSession.open(ide, task, cfg.preload, task.timeout_s or cfg.timeout_s)

@@ -57,11 +57,15 @@ class LeanConfig(BaseModel):
     header_timeout_s: float = Field(600.0, gt=0)
     max_headers: int = Field(4, ge=1)
     max_requests: int = Field(2000, ge=10)
+    # Every REPL runs confined (docs/prover-confinement.md); False opts out explicitly.
+    confine: bool = True
+    read_paths: tuple[str, ...] = ()  # more host paths a confined REPL may read (the project cwd is one)
 
     def pool_config(self) -> LeanPoolConfig:
         return LeanPoolConfig(command=self.command, cwd=self.cwd, pool_size=self.pool_size,
                               memory_limit_mb=self.memory_limit_mb, header_timeout_s=self.header_timeout_s,
-                              max_headers=self.max_headers, max_requests=self.max_requests)
+                              max_headers=self.max_headers, max_requests=self.max_requests,
+                              confine=self.confine, read_paths=self.read_paths)
 
 
 def _first_line(text: str) -> str:
@@ -98,6 +102,11 @@ class LeanProver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def confined(self) -> bool:
+        """False only when the user opted out (``confine=False``)."""
+        return self.config.confine
 
     @property
     def restarts(self) -> int:

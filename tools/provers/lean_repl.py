@@ -21,7 +21,10 @@ blank line. Requests used here:
 A ``sorry`` is only a *warning* for Lean ("declaration uses 'sorry'"); callers
 must treat it as unproved (:attr:`CommandResponse.uses_sorry`).
 
-The process runs in its own process group with an address-space limit
+The process runs confined by default (:func:`._process.spawn_prover`: a read-only
+view of the system, the toolchain, the REPL and the project; a discarded scratch
+directory; no network; ``confine=False`` opts out; docs/prover-confinement.md)
+in its own process group with an address-space limit
 (``RLIMIT_AS``; note that Lean maps Mathlib's ``.olean`` files into memory, so
 the limit must cover them: 16 GiB by default in the pool). A request that gets
 no answer before its deadline kills the whole group (:class:`ReplTimeout`); a
@@ -54,7 +57,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ._process import confine_fn, kill_group
+from ._process import kill_group, spawn_prover
 from .base import ProverError, ProverUnavailable
 
 __all__ = [
@@ -183,6 +186,26 @@ def find_lean_repl() -> tuple[list[str], str | None]:
     return shlex.split(value), cwd
 
 
+_LEAN_VARS = ("LEAN_PATH", "LEAN_SRC_PATH", "ELAN_HOME", "ELAN_TOOLCHAIN", "LAKE_HOME", "LEAN_SYSROOT")
+
+
+def lean_confinement(command_line: Sequence[str], env_vars: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """(read-only paths, environment) a confined REPL needs besides the system and its project:
+    the elan home (toolchains) when there is one, the directories of
+    ``$LEAN_PATH``/``$LEAN_SRC_PATH``, and the host's Lean/elan variables and ``PATH``."""
+    env = {k: os.environ[k] for k in _LEAN_VARS if os.environ.get(k)}
+    env["PATH"] = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(env_vars or {})
+    paths: list[str] = []
+    elan = env.get("ELAN_HOME") or os.path.expanduser("~/.elan")
+    if os.path.isdir(elan):  # toolchains (and the shared libraries a built REPL links against)
+        paths.append(elan)
+        env.setdefault("ELAN_HOME", elan)  # $HOME inside is the scratch directory
+    for var in ("LEAN_PATH", "LEAN_SRC_PATH"):
+        paths += [p for p in env.get(var, "").split(os.pathsep) if p]
+    return paths, env
+
+
 @dataclass
 class LeanRepl:
     """One REPL process. Not thread-safe: the pool hands each one to one caller at a time."""
@@ -191,6 +214,9 @@ class LeanRepl:
     cwd: str | None = None
     memory_limit_bytes: int | None = None
     env_vars: dict[str, str] | None = None
+    confine: bool = True  # False: the user opted out (full file-system rights)
+    read_paths: tuple[str, ...] = ()  # more host paths a confined REPL may read (cwd is one already)
+    max_processes: int = 512  # confined: processes + threads (Lean runs a thread per core)
     pid: int | None = field(default=None, init=False)
     requests: int = field(default=0, init=False)  # requests answered since the last start
 
@@ -201,13 +227,13 @@ class LeanRepl:
     # -- process ---------------------------------------------------------------
     def start(self) -> None:
         self.kill()
-        limit = self.memory_limit_bytes
-
-        env = {**os.environ, **(self.env_vars or {})}
+        paths, env = lean_confinement(self.command_line, self.env_vars) if self.confine else ([], self.env_vars)
         try:
-            self._proc = subprocess.Popen(
-                list(self.command_line), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True, preexec_fn=confine_fn(limit),
+            # lake env starts the REPL as a child: a confined Lean may fork, inside its pid namespace
+            self._proc = spawn_prover(
+                self.command_line, confine=self.confine, memory_limit_bytes=self.memory_limit_bytes, cwd=self.cwd,
+                env=env, read_paths=[*paths, *self.read_paths], allow_fork=True, max_processes=self.max_processes,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )
         except OSError as e:
             raise ProverUnavailable(f"cannot start the Lean REPL {list(self.command_line)!r}: {e}") from None
