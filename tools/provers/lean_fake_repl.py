@@ -30,6 +30,12 @@ ids, ``{"message": ...}`` for unknown ids) over a tiny, documented semantics:
   nothing; anything else is an error at its position. Goals left over give
   "unsolved goals".
 - ``#print axioms N`` answers an ``info`` message in Lean's wording.
+- Test mode only (``--unsafe-io`` on the command line): ``#eval IO.FS.writeFile "P" "S"``,
+  ``#eval IO.FS.readFile "P"`` and ``#eval IO.Process.run { cmd := "C", args := #["A", ...] }``
+  (one per line) are *performed*, as a real Lean's ``#eval`` would, answering the output as an
+  ``info`` message or the OS error as an ``error``: the confinement tests use them to show that the
+  prover's confinement, not the double, stops a proof text's side effects. Without the flag such
+  a line is an error and does nothing.
 - Trigger inputs, for the client's failure paths: ``#fake_crash`` exits at once
   without answering, ``#fake_hang`` never answers, ``#fake_garbage`` answers a
   line that is not JSON, ``#fake_notice`` prints a notice line before its answer.
@@ -50,6 +56,8 @@ from typing import Any
 __all__ = ["FakeRepl", "main"]
 
 _ITEM = re.compile(r"^(import|theorem|lemma|def|axiom|example|#print|open|set_option|namespace|section|end)\b", re.M)
+_EVAL = re.compile(r"^#eval[ \t]+IO\.(FS\.writeFile|FS\.readFile|Process\.run)\b([^\n]*)", re.M)
+_STRING = r'"(?:[^"\\]|\\.)*"'
 _CLOSERS = {"rfl", "decide", "norm_num", "simp", "omega", "linarith", "nlinarith", "ring", "trivial",
             "positivity", "aesop"}
 
@@ -74,6 +82,7 @@ class Goal:
 class FakeRepl:
     envs: list[dict[str, Decl]] = field(default_factory=list)
     states: list[tuple[list[Goal], dict[str, Decl]]] = field(default_factory=list)
+    unsafe_io: bool = False  # test mode: perform #eval IO lines (see the module doc)
 
     # -- helpers -------------------------------------------------------------
     @staticmethod
@@ -152,6 +161,12 @@ class FakeRepl:
         else:
             decls = {}
         out: dict[str, Any] = {"messages": [], "sorries": []}
+        for m in _EVAL.finditer(text):
+            said = self._eval_io(m.group(1), m.group(2)) if self.unsafe_io else (
+                "error", "#eval IO needs the double's test mode (--unsafe-io)")
+            if said:  # as Lean, a unit result prints nothing
+                out["messages"].append(self._msg(text, m.start(), m.end(), said[1], said[0]))
+        text = _EVAL.sub(lambda m: " " * len(m.group(0)), text)
         starts = [m.start() for m in _ITEM.finditer(text)]
         if text[: starts[0] if starts else len(text)].strip():
             lead = len(text) - len(text.lstrip())
@@ -166,6 +181,31 @@ class FakeRepl:
             if out[key]:
                 answer[key] = out[key]
         return answer
+
+    @staticmethod
+    def _eval_io(kind: str, rest: str) -> tuple[str, str] | None:
+        """Perform one ``#eval IO...`` line for real (test mode only): (severity, message)."""
+        import subprocess
+
+        strings = [json.loads(x) for x in re.findall(_STRING, rest)]
+        try:
+            if kind == "FS.writeFile":
+                with open(strings[0], "w") as f:
+                    f.write(strings[1])
+                return None
+            if kind == "FS.readFile":
+                with open(strings[0]) as f:
+                    return "info", json.dumps(f.read())
+            cmd = re.search(rf"cmd\s*:=\s*({_STRING})", rest)
+            args = re.search(r"args\s*:=\s*#\[(.*)\]", rest)
+            argv = [json.loads(cmd.group(1))] if cmd else []
+            argv += [json.loads(x) for x in re.findall(_STRING, args.group(1))] if args else []
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            if done.returncode:
+                return "error", f"process '{argv[0]}' exited with code {done.returncode}\n{done.stderr}"
+            return "info", json.dumps(done.stdout)
+        except (OSError, IndexError, ValueError, subprocess.SubprocessError) as e:
+            return "error", str(e)
 
     def _item(self, item: str, start: int, full: str, decls: dict[str, Decl], out: dict[str, Any],
               has_env: bool) -> None:
@@ -304,7 +344,7 @@ def _requests(stream: Any) -> Any:
 
 
 def main() -> None:
-    repl = FakeRepl()
+    repl = FakeRepl(unsafe_io="--unsafe-io" in sys.argv[1:])
     for query in _requests(sys.stdin):
         if "#fake_crash" in query:
             os._exit(3)
