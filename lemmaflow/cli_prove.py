@@ -53,6 +53,9 @@ def add_parser(subparsers) -> None:
                    help="problems in flight at once (1: the library grows problem by problem)")
     p.add_argument("--pool-size", type=int, default=2, help="warm Coq sessions")
     p.add_argument("--check-timeout", type=float, default=30.0, help="seconds per Coq check")
+    p.add_argument("--unconfined-prover", action="store_true",
+                   help="run Coq WITHOUT its confinement (no bwrap here): proof texts get your full rights; "
+                        "recorded in the report (docs/prover-confinement.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per step)")
     add_backend_arguments(p)
     p.set_defaults(handler=prove_command)
@@ -117,13 +120,16 @@ def prove_command(args) -> int:
     except Exception as e:  # bad URL, server down, schema too new
         console.print(f"[red]lemmaflow: cannot open library {args.library}:[/red] {e}")
         return 2
-    coq = CoqProver(pool_size=args.pool_size, timeout_s=args.check_timeout)
+    coq = CoqProver(pool_size=args.pool_size, timeout_s=args.check_timeout, confine=not args.unconfined_prover)
     try:
         coq.start()
     except (ProverUnavailable, RuntimeError) as e:
         store.close()
         console.print(f"[red]lemmaflow: Coq is not available:[/red] {e}")
         return 2
+    if args.unconfined_prover:
+        console.print("[yellow]warning: --unconfined-prover: Coq runs the model's proof texts with your full "
+                      "file-system and network rights[/yellow]")
 
     from .cli import make_generator
     from .engine_logs import loading_backend

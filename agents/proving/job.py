@@ -126,7 +126,10 @@ class ProveJob:
                 raise JobMismatch(f"{self.out} holds a job for {what} {meta[what]!r}, not {now!r}: "
                                   "use another output folder (checkpoints are per model and dataset)")
         self.model: str = known_model or meta.get("model") or "?"
-        meta.update(run_id=self.run_id, dataset=dataset or meta.get("dataset", ""),
+        # False only when the user opted out of prover confinement (--unconfined-prover): kept in
+        # job.json, every attempt row and the report.
+        self.prover_confined: bool = getattr(prover, "confined", True) is not False
+        meta.update(run_id=self.run_id, dataset=dataset or meta.get("dataset", ""), prover_confined=self.prover_confined,
                     model=known_model or meta.get("model"),
                     problems=[p.name for p in self.problems], config=self.config.model_dump(mode="json"))
         tmp = meta_path.with_suffix(".tmp")
@@ -216,7 +219,8 @@ class ProveJob:
         node = LegoProver(self.config.prover, use_library=use_library)
         t0 = time.time()
         row: dict[str, Any] = dict(key=f"{arm}/{attempt}/{problem.name}", kind="attempt", arm=arm, attempt=attempt,
-                                   problem=problem.name, proved=False, used=[], used_names=[])
+                                   problem=problem.name, proved=False, used=[], used_names=[],
+                                   prover_confined=self.prover_confined)
         try:
             out = await node(ctx, name=problem.name, statement=problem.statement, header=problem.header)
             row.update(status="ok", **out.model_dump(mode="json", exclude={"sketch"}))
@@ -260,14 +264,14 @@ class ProveJob:
         """Write ``report.json`` and ``report.md`` from the checkpoint rows and the library; return the report."""
         report = build_report(load_rows(self.rows_path), [p.name for p in self.problems], self.config,
                               self.store, run_id=self.run_id, dataset=self.dataset,
-                              model=self.model)
+                              model=self.model, prover_confined=self.prover_confined)
         (self.out / "report.json").write_text(json.dumps(report, indent=1))
         (self.out / "report.md").write_text(render_markdown(report))
         return report
 
 
 def build_report(rows: list[dict], problems: list[str], config: ProveJobConfig, store=None, *,
-                 run_id: str = "", dataset: str = "", model: str = "") -> dict:
+                 run_id: str = "", dataset: str = "", model: str = "", prover_confined: bool = True) -> dict:
     """Solved over attempts per arm, tokens, library growth and reuse (the last row per key wins)."""
     latest: dict[str, dict] = {}
     for r in rows:
@@ -310,6 +314,8 @@ def build_report(rows: list[dict], problems: list[str], config: ProveJobConfig, 
         },
         "library": {"helpers_added": added, "requests_added": requests, "growth": growth},
         "reuse": sorted(reuse, key=lambda x: (x["attempt"], x["problem"])),
+        # any attempt checked by an unconfined prover makes the whole run unconfined
+        "prover_confined": prover_confined and all(r.get("prover_confined", True) for r in attempts),
     }
     if store is not None:
         s = store.stats()
@@ -324,6 +330,9 @@ def render_markdown(report: dict) -> str:
     lines = [f"# lemmaflow prove: {report['dataset'] or 'problems'} ({report['problems']} problems, "
              f"{report['attempts']} attempts, model {report['model']})", "",
              "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    if not report.get("prover_confined", True):
+        lines[1:1] = ["**Warning: the prover ran UNCONFINED (--unconfined-prover): the model's proof texts ran "
+                      "with your full file-system and network rights.**", ""]
     lines.append("| solved | " + " | ".join(f"{arms[a]['solved']}/{report['problems']}" for a in names) + " |")
     for k in range(report["attempts"]):
         lines.append(f"| solved by attempt {k + 1} | "

@@ -439,3 +439,51 @@ def test_denylist_covers_context_lemmas_too():
     task = GOOD.model_copy(update={"context": ('Lemma l : True. Proof. Redirect "/tmp/x" Print nat. exact I. Qed.',)})
     with pytest.raises(coq_check.PlanError, match="forbidden command 'Redirect' in a context lemma"):
         coq_check.build_plan(task)
+
+
+# -- the opt-out is recorded: trace, prove job rows and report, CLI ------------------------------
+
+
+@pytest.mark.parametrize("confine", [True, False])
+def test_the_opt_out_is_recorded_in_the_trace_rows_and_report(tmp_path, confine):
+    import asyncio
+
+    from lemmaflow.agents.context import RunContext
+    from lemmaflow.skills_library import HashingEmbedder, open_store
+    from tests.agents.proving.prove_worker import make_job
+
+    with CoqProver(pool_size=1, preload="", confine=confine) as coq, \
+            open_store(tmp_path / "lib.db", embedder=HashingEmbedder(64)) as store:
+        ctx = RunContext(backend=None, prover=coq)
+        events = [e for e in ctx.trace.of_kind("info") if e.data.get("event") == "prover_unconfined"]
+        assert len(events) == (0 if confine else 1)
+        job = make_job(str(tmp_path / "out"), store, coq, n=1, attempts=1, baseline=False, evolve_every=0)
+        asyncio.run(job.run())
+        report = job.write_report()
+    rows = [json.loads(x) for x in (tmp_path / "out" / "attempts.jsonl").read_text().splitlines()]
+    assert rows and all(r["prover_confined"] is confine for r in rows if r["kind"] == "attempt")
+    assert json.loads((tmp_path / "out" / "job.json").read_text())["prover_confined"] is confine
+    assert report["prover_confined"] is confine and report["arms"]["library"]["solved"] == 1
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert ("UNCONFINED" in md) is (not confine)
+
+
+def test_cli_unconfined_prover_flag_is_printed_in_the_report(tmp_path, capsys):
+    from lemmaflow.cli import main
+    from lemmaflow.cli_prove import load_dataset
+
+    name = load_dataset("minif2f-coq:valid")[0].name
+    out = tmp_path / "out"
+    out.mkdir()
+    # a finished job: the CLI reports without starting a model
+    (out / "attempts.jsonl").write_text(json.dumps({"key": f"library/1/{name}", "kind": "attempt", "arm": "library",
+                                                    "attempt": 1, "problem": name, "status": "ok",
+                                                    "proved": False}) + "\n")
+    args = ["prove", "--limit", "1", "--attempts", "1", "--no-baseline", "--out", str(out), "--library",
+            str(tmp_path / "lib.db"), "--embedder", "hashing-64", "--pool-size", "1", "--no-progress"]
+    assert main([*args, "--unconfined-prover"]) == 0
+    captured = capsys.readouterr()
+    assert "--unconfined-prover" in captured.err and "UNCONFINED" in captured.out
+    assert json.loads((out / "report.json").read_text())["prover_confined"] is False
+    assert main(args) == 0  # the default is confined
+    assert "UNCONFINED" not in capsys.readouterr().out
