@@ -141,16 +141,17 @@ def release(proc: subprocess.Popen | None) -> None:
 
 def spawn_confined(
     argv: Sequence[str], confinement: ProgramConfinement | None = None, *,
-    files: Mapping[str, bytes] | None = None, stdin: int | IO[Any] | None = None,
+    files: Mapping[str, bytes] | None = None, cwd: str | None = None, stdin: int | IO[Any] | None = None,
     stdout: int | IO[Any] | None = None, stderr: int | IO[Any] | None = None,
 ) -> subprocess.Popen:
-    """Start ``argv`` confined (see the module doc); its working directory is the scratch tmpfs,
-    where ``files`` (name -> content) are put first. Raises :class:`SandboxUnavailable` when no
-    confinement can run here (no bwrap, no user namespaces, no seccomp), saying what to install."""
+    """Start ``argv`` confined (see the module doc). ``files`` (name -> content) are put into the
+    scratch tmpfs first; the working directory is the scratch, or ``cwd``, which is then bound
+    read-only (a Lean project, where ``lake env`` must run). Raises :class:`SandboxUnavailable` when
+    no confinement can run here (no bwrap, no user namespaces, no seccomp), saying what to install."""
     c = confinement or ProgramConfinement()
     bwrap = find_bwrap(c.bwrap)
     seccomp = _seccomp(c.allow_fork)
-    argv, view = confined_view(argv, c.read_paths)
+    argv, view = confined_view(argv, (*c.read_paths, *([cwd] if cwd else [])))
     root = os.geteuid() == 0
     block = UidBlock.acquire(_UID_BASE) if root else None
     uid = block.first if block else os.getuid()
@@ -177,7 +178,7 @@ def spawn_confined(
             fds.append(_memfd("lemmaflow-file", data))
             cmd += ["--file", str(fds[-1]), f"{scratch}/{name}"]
         fds.append(_memfd("lemmaflow-seccomp", seccomp))
-        cmd += ["--seccomp", str(fds[-1]), "--chdir", scratch, "--", *argv]
+        cmd += ["--seccomp", str(fds[-1]), "--chdir", os.path.abspath(cwd) if cwd else scratch, "--", *argv]
         if root:
             cmd = root_launcher(sys.executable, cmd, uid, stage, staged, cgroup.procs_files if cgroup else [])
         limits = _rlimits(c.memory_mb, c.max_processes if block else None)

@@ -54,10 +54,10 @@ def spawn_prover(
 ) -> subprocess.Popen:
     """Start one prover process, confined unless ``confine=False``.
 
-    Confined, it runs in its scratch tmpfs (``cwd`` is then only a path it may *read*, e.g. the
-    Lean project; ``files`` are put into the scratch first) with a clean environment plus
-    ``env``; unconfined, in ``cwd`` with the host environment updated by ``env`` (``files`` are
-    written into ``cwd``)."""
+    Confined, it runs in its scratch tmpfs, or in ``cwd`` made read-only (the Lean project, where
+    ``lake env`` must run; ``$HOME``/``$TMPDIR`` stay the scratch), ``files`` put into the scratch
+    first, with a clean environment plus ``env``; unconfined, in ``cwd`` with the host environment
+    updated by ``env`` (``files`` are written into ``cwd``)."""
     if not confine:
         if files:
             assert cwd is not None, "files need a working directory"
@@ -72,11 +72,11 @@ def spawn_prover(
     from ...sandboxes.program import ProgramConfinement, spawn_confined
 
     memory_mb = max(64, memory_limit_bytes >> 20) if memory_limit_bytes else None
-    spec = ProgramConfinement(read_paths=tuple(p for p in (*read_paths, cwd) if p), memory_mb=memory_mb,
+    spec = ProgramConfinement(read_paths=tuple(read_paths), memory_mb=memory_mb,
                               max_processes=max_processes, allow_fork=allow_fork, env=dict(env or {}))
     require_confinement()
     try:
-        return spawn_confined(argv, spec, files=files, stdin=stdin, stdout=stdout, stderr=stderr)
+        return spawn_confined(argv, spec, files=files, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr)
     except SandboxUnavailable as e:
         raise _unavailable(e) from None
 

@@ -144,6 +144,35 @@ print(json.dumps(r))
     _nothing_escaped(secrets, before)
 
 
+def test_memory_and_process_limits():
+    script = """
+import json, subprocess, sys
+r = {}
+try:
+    b = bytearray(600 << 20); r["alloc"] = "ok"
+except MemoryError:
+    r["alloc"] = "denied"
+kids = []
+try:
+    for _ in range(40):
+        kids.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(20)"]))
+    r["spawned"] = len(kids)
+except OSError:
+    r["spawned"] = len(kids)
+for k in kids:
+    k.kill()
+print(json.dumps(r))
+"""
+    limits = ProgramConfinement(memory_mb=256, max_processes=16, allow_fork=True)
+    proc = spawn_confined([PY, "-c", script], limits, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=120)
+    kill_group(proc)
+    r = json.loads(out.decode().strip().splitlines()[-1])
+    assert r["alloc"] == "denied"  # RLIMIT_AS
+    if os.geteuid() == 0:  # RLIMIT_NPROC of a uid of its own, and the pids cgroup: root hosts only
+        assert r["spawned"] < 16, r
+
+
 def test_killing_the_group_ends_the_program_and_everything_it_started():
     marker = f"lemmaflow-sleeper-{uuid.uuid4().hex}"
     script = ("import subprocess, sys, time; "
@@ -357,6 +386,19 @@ def test_lean_repl_confined_stops_io_and_keeps_serving(secrets, listener):
     time.sleep(0.3)
     assert got == []
     _nothing_escaped(secrets, before)
+
+
+def test_lean_runs_in_its_project_read_only(tmp_path):
+    """The REPL starts in the project (where `lake env` must run): readable, not writable."""
+    project = tmp_path / "mathproj"
+    (project / ".lake").mkdir(parents=True)
+    (project / "lakefile.lean").write_text("-- the project")
+    before = _snapshot(project)
+    with LeanRepl(FAKE_IO, cwd=str(project)) as repl:
+        r = repl.command('#eval IO.FS.readFile "lakefile.lean"\n#eval IO.FS.writeFile ".lake/x" "y"')
+    assert [(m.severity, m.pos.line) for m in r.messages] == [("info", 1), ("error", 2)]
+    assert r.messages[0].data == '"-- the project"'
+    assert _snapshot(project) == before
 
 
 def test_the_same_lean_text_does_reach_the_host_unconfined(secrets, listener):
