@@ -227,5 +227,6 @@ def check_confinement(bwrap: str = "bwrap") -> None:
     finally:
         release(proc)
     if proc.returncode != 0:
-        raise SandboxUnavailable(_explain(f"bwrap cannot confine a program here: {err.decode(errors='replace').strip()}"))
+        why = err.decode(errors="replace").strip()
+        raise SandboxUnavailable(_explain(f"bwrap cannot confine a program here: {why}"))
     _checked.add(key)

@@ -129,7 +129,8 @@ class ProveJob:
         # False only when the user opted out of prover confinement (--unconfined-prover): kept in
         # job.json, every attempt row and the report.
         self.prover_confined: bool = getattr(prover, "confined", True) is not False
-        meta.update(run_id=self.run_id, dataset=dataset or meta.get("dataset", ""), prover_confined=self.prover_confined,
+        meta.update(run_id=self.run_id, dataset=dataset or meta.get("dataset", ""),
+                    prover_confined=self.prover_confined,
                     model=known_model or meta.get("model"),
                     problems=[p.name for p in self.problems], config=self.config.model_dump(mode="json"))
         tmp = meta_path.with_suffix(".tmp")

@@ -23,17 +23,10 @@ import subprocess
 import sys
 from typing import Callable, Mapping, Sequence
 
-from .base import ProverUnavailable
+from .base import ProverConfinementUnavailable
 
-__all__ = ["ProverConfinementUnavailable", "confine_fn", "kill_group", "release_process", "require_confinement", "spawn_prover", "UNCONFINED_WARNING"]
-
-UNCONFINED_WARNING = ("prover runs UNCONFINED (opted out): the model's proof text runs with your full "
-                      "file-system and network rights")
-
-
-class ProverConfinementUnavailable(ProverUnavailable):
-    """No confinement can run here (no bwrap, no user namespaces, no seccomp); says what to install
-    and how to opt out (``confine=False`` / ``--unconfined-prover``)."""
+__all__ = ["ProverConfinementUnavailable", "confine_fn", "kill_group", "release_process", "require_confinement",
+           "spawn_prover"]
 
 
 def confine_fn(memory_limit_bytes: int | None) -> Callable[[], None]:

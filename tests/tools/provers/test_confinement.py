@@ -14,7 +14,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -529,3 +528,28 @@ def test_cli_unconfined_prover_flag_is_printed_in_the_report(tmp_path, capsys):
     assert json.loads((out / "report.json").read_text())["prover_confined"] is False
     assert main(args) == 0  # the default is confined
     assert "UNCONFINED" not in capsys.readouterr().out
+
+
+def test_no_user_namespaces_is_explained(monkeypatch):
+    """A bwrap that cannot create namespaces (the kernel refuses them): the error says what to enable."""
+    import shutil
+
+    import tempfile
+
+    # reachable by the unprivileged uid a root host runs bwrap as (pytest's tmp_path is 0700)
+    bin_dir = Path(tempfile.mkdtemp(prefix="lemmaflow-fake-bwrap-"))
+    bin_dir.chmod(0o755)
+    fake = bin_dir / "bwrap"
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'bubblewrap 0.8.0'; exit 0; fi\n"
+                    "echo 'bwrap: No permissions to creat new namespace, likely because the kernel does not allow "
+                    "non-privileged user namespaces.' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    (bin_dir / "coqidetop.opt").symlink_to(shutil.which("coqidetop.opt") or shutil.which("coqidetop"))
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    try:
+        with pytest.raises(ProverConfinementUnavailable) as e:
+            CoqProver(pool_size=1, preload="").start()
+    finally:
+        shutil.rmtree(bin_dir, ignore_errors=True)
+    msg = str(e.value)
+    assert "No permissions to creat new namespace" in msg and "user namespaces" in msg and "confine=False" in msg
