@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -56,7 +57,10 @@ def test_doc_block_runs(tmp_path, code, kind):
     script.write_text(code, encoding="utf-8")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if kind == "lean-double":
-        env["LEMMAFLOW_LEAN_REPL"] = f"{sys.executable} -m lemmaflow.tools.provers.lean_fake_repl"
+        # the double's file, not `-m lemmaflow...`: a confined prover sees that one file, not the package
+        from lemmaflow.tools.provers.lean_repl import fake_repl_command
+
+        env["LEMMAFLOW_LEAN_REPL"] = shlex.join(fake_repl_command())
     r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
                        timeout=900)
     assert r.returncode == 0, f"stdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"

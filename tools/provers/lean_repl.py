@@ -32,10 +32,9 @@ process that exits (crash, out of memory) raises :class:`ReplDead`.
 
 Example (any ``repl`` build; the fake shown runs everywhere)::
 
-    import sys
-    from lemmaflow.tools.provers.lean_repl import LeanRepl
+    from lemmaflow.tools.provers.lean_repl import LeanRepl, fake_repl_command
 
-    repl = LeanRepl([sys.executable, "-m", "lemmaflow.tools.provers.lean_fake_repl"])
+    repl = LeanRepl(fake_repl_command())  # the double's own file: it runs confined too
     repl.start()
     env = repl.command("def f := 37").env
     print(repl.command("theorem t : 1 + 1 = 2 := by sorry", env=env).sorries[0].proof_state)
