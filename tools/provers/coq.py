@@ -13,6 +13,13 @@ gives ``crashed`` and restarts too. ``acheck`` runs checks in parallel, one per
 session. :class:`~lemmaflow.tools.provers.coqc.CoqcProver` is the one-shot
 fallback (a fresh ``coqc`` per check, same plan).
 
+Every session runs confined (``CoqConfig.confine``, default True; see
+``docs/prover-confinement.md``): a read-only view of the system and Coq's
+libraries, a discarded scratch directory, no network, no new processes, memory
+and process limits. Where no confinement can run, :meth:`CoqProver.start`
+raises :class:`~lemmaflow.tools.provers.base.ProverConfinementUnavailable`;
+``confine=False`` opts out explicitly.
+
 Example::
 
     from lemmaflow.tools.provers import ProofTask
