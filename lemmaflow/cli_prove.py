@@ -54,8 +54,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--pool-size", type=int, default=2, help="warm Coq sessions")
     p.add_argument("--check-timeout", type=float, default=30.0, help="seconds per Coq check")
     p.add_argument("--unconfined-prover", action="store_true",
-                   help="run Coq WITHOUT its confinement (no bwrap here): proof texts get your full rights; "
-                        "recorded in the report (docs/prover-confinement.md)")
+                   help="run the prover WITHOUT its confinement (where bwrap cannot run): proof texts get your "
+                        "full rights; recorded in the report and trace (docs/prover-confinement.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per step)")
     add_backend_arguments(p)
     p.set_defaults(handler=prove_command)
