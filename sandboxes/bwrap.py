@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -82,6 +83,7 @@ class BwrapConfig(SandboxConfig):
     mode: Literal["warm", "per_job"] = Field("warm", description="warm fork-servers, or a fresh bwrap per job")
 
 
+@functools.lru_cache(maxsize=8)  # asked before every confined prover start (one-shot coqc: every check)
 def _bwrap_version(path: str) -> tuple[int, ...]:
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
