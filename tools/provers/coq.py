@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Iterator
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import ProofResult, ProofTask, ProverMessage
+from .base import ProverUnavailable
 from .coq_check import DEFAULT_PRELUDE, CheckPlan, PlanError, PlannedSentence, assumption_verdict, build_plan
 from .coq_ide import CoqIdeSession, IdeFailure, SessionDead, SessionTimeout, find_coqidetop
 from .coq_text import split_sentences
@@ -182,6 +183,18 @@ class CoqProver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def versions(self) -> dict[str, str]:
+        """``{"coq": "8.16.1"}``: ``coqc --version`` of the Coq beside the ``coqidetop`` the pool runs."""
+        from pathlib import Path
+
+        from .versions import coq_versions
+
+        try:
+            coqc = Path(find_coqidetop()).with_name("coqc")
+        except ProverUnavailable:
+            return coq_versions()
+        return coq_versions(str(coqc) if coqc.exists() else "coqc")
 
     @property
     def restarts(self) -> int:

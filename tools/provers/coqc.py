@@ -56,6 +56,12 @@ class CoqcProver:
         if not self._binary:
             raise ProverUnavailable("coqc not found: install Coq (Debian: apt-get install coq libcoq-coquelicot)")
 
+    def versions(self) -> dict[str, str]:
+        """``{"coq": "8.16.1"}`` from ``coqc --version``."""
+        from .versions import coq_versions
+
+        return coq_versions(self._binary or "coqc")
+
     def close(self) -> None:
         pass
 

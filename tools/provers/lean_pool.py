@@ -100,6 +100,8 @@ class LeanPool:
         self._free: list[PooledRepl] = []
         self._cond = threading.Condition()
         self._closed = False
+        self.command: tuple[str, ...] | None = None  # resolved at start (config or $LEMMAFLOW_LEAN_REPL)
+        self.cwd: str | None = None
 
     def start(self) -> None:
         with self._cond:
@@ -110,6 +112,7 @@ class LeanPool:
             else:
                 found, env_cwd = find_lean_repl()  # ProverUnavailable with a setup hint
                 command, cwd = tuple(found), self.config.cwd or env_cwd
+            self.command, self.cwd = command, cwd
             self._procs = [PooledRepl(self.config, command, cwd) for _ in range(self.config.pool_size)]
             for p in self._procs:
                 p.start()
