@@ -396,11 +396,47 @@ def build_report(rows: list[dict], problems: list[str], config: ProveJobConfig, 
         "library": {"helpers_added": added, "requests_added": requests, "growth": growth},
         "reuse": sorted(reuse, key=lambda x: (x["attempt"], x["problem"])),
     }
+    report["equal_compute"] = equal_compute(attempts, evolves, config, arms)
     if store is not None:
         s = store.stats()
         report["library"].update(size=s.total, by_status=s.by_status, events=s.events,
                                  top_used=[{"id": i, "name": n, "used": k} for i, n, k in s.top_used])
     return report
+
+
+def equal_compute(attempts: list[dict], evolves: list[dict], config: ProveJobConfig, arms: dict) -> dict:
+    """The library's gain over the baseline at equal *generated* tokens, and how much of it is noise.
+
+    Compute is the completion tokens the model generated (the library arm's include the evolver's).
+    The baseline's solved count is read off its curve after each attempt round at the largest round that
+    spent no more than the library arm in all (``baseline_short``: the baseline never reached the library's
+    spend; give it more ``--attempts`` for an equal-compute comparison). ``paired``: problems solved by
+    one arm only; under "no gain" the difference ``library_only - baseline_only`` is noise of about
+    ``sqrt(library_only + baseline_only)`` (McNemar), so a gain within twice that is not a measured gain —
+    the equal-compute check of arXiv 2504.03048 on your own run.
+    """
+    if "baseline" not in arms:
+        return {}
+    cum: dict[str, list[int]] = {}
+    for arm in ("library", "baseline"):
+        total, curve = 0, []
+        for a in range(1, config.attempts + 1):
+            total += sum(r.get("completion_tokens", 0) for r in attempts if r["arm"] == arm and r["attempt"] == a)
+            if arm == "library":
+                total += sum(r.get("completion_tokens", 0) for r in evolves if r.get("attempt") == a)
+            curve.append(total)
+        cum[arm] = curve
+    lib_tokens, base_curve = cum["library"][-1], cum["baseline"]
+    rounds = [a for a in range(config.attempts) if base_curve[a] <= lib_tokens]
+    base_solved = arms["baseline"]["solved_over_attempts"][rounds[-1]] if rounds else 0
+    lib_set, base_set = set(arms["library"]["solved_problems"]), set(arms["baseline"]["solved_problems"])
+    only_lib, only_base = len(lib_set - base_set), len(base_set - lib_set)
+    gain = arms["library"]["solved"] - base_solved
+    noise = (only_lib + only_base) ** 0.5
+    return {"library_tokens": lib_tokens, "baseline_tokens": base_curve[-1], "baseline_solved_at_equal_tokens":
+            base_solved, "baseline_short": base_curve[-1] < lib_tokens, "gain": gain,
+            "paired": {"library_only": only_lib, "baseline_only": only_base, "noise_sd": round(noise, 3)},
+            "significant": abs(gain) > 2 * noise}
 
 
 def render_markdown(report: dict) -> str:
@@ -426,10 +462,21 @@ def render_markdown(report: dict) -> str:
     lines.append("| errors | " + " | ".join(str(arms[a]["errors"]) for a in names) + " |")
     lines.append("| prover tokens (prompt + completion) | "
                  + " | ".join(f"{arms[a]['prompt_tokens']} + {arms[a]['completion_tokens']}" for a in names) + " |")
+    eq = report.get("equal_compute") or {}
+    if eq:
+        verdict = ("a measured gain" if eq["significant"] and eq["gain"] > 0 else
+                   "a measured loss" if eq["significant"] else "NO measurable library gain at equal compute")
+        lines.append(f"| library gain at equal generated tokens | {eq['gain']:+d} ({verdict}; library "
+                     f"{eq['library_tokens']} tokens with the evolver, baseline "
+                     f"{eq['baseline_solved_at_equal_tokens']} solved within them; solved by one arm only: "
+                     f"library {eq['paired']['library_only']}, baseline {eq['paired']['baseline_only']}) |")
     ev = report["evolver"]
     totals = [arms[a]["prompt_tokens"] + arms[a]["completion_tokens"] + (ev["tokens"] if a == "library" else 0)
               for a in names]
     lines.append("| all tokens (library: with the evolver) | " + " | ".join(str(t) for t in totals) + " |")
+    if eq.get("baseline_short"):
+        lines += ["", f"The baseline spent {eq['baseline_tokens']} generated tokens, fewer than the library arm's "
+                      f"{eq['library_tokens']}: rerun with more --attempts for a comparison at equal compute."]
     lines += ["", f"Evolver: {ev['steps']} steps, {ev['tokens']} tokens (library arm only), "
                   f"{len(ev['requests_proved'])}/{ev['requests_tried']} request tries proved, "
                   f"{len(ev['generalized'])} generalized lemmas.", ""]
