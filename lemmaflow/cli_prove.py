@@ -190,21 +190,26 @@ def prove_command(args) -> int:
             raise
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(TextColumn("[bold]proving"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("proved lib {task.fields[lib]} / base {task.fields[base]}"),
-                        TextColumn("library {task.fields[size]}"), TextColumn("reuse {task.fields[reuse]}"),
-                        TextColumn("errors {task.fields[errors]}"), TimeElapsedColumn(),
-                        console=console, disable=args.no_progress)
-    bar = progress.add_task("prove", total=None, lib=0, base=0, size=0, reuse=0, errors=0)
+    columns = [TextColumn("[bold]proving"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("proved lib {task.fields[lib]} / base {task.fields[base]}"),
+               TextColumn("library {task.fields[size]}"), TextColumn("reuse {task.fields[reuse]}"),
+               TextColumn("errors {task.fields[errors]}")]
+    if probe.mismatches:  # the library holds lemmas of other prover versions: keep saying so
+        columns.append(TextColumn(f"[yellow]other-version lemmas {{task.fields[vmis]}} ({args.version_mismatch})"))
+    progress = Progress(*columns, TimeElapsedColumn(), console=console, disable=args.no_progress)
+    bar = progress.add_task("prove", total=None, lib=0, base=0, size=0, reuse=0, errors=0, vmis=0)
 
     def on_step(row, state) -> None:
         progress.update(bar, total=state.total, completed=state.done, lib=state.solved["library"],
                         base=state.solved["baseline"], size=state.library_size, reuse=state.reuse,
-                        errors=state.errors)
+                        errors=state.errors, vmis=state.version_mismatch)
         if args.no_progress:
             what = ("proved" if row.get("proved") else row.get("status")) if row["kind"] == "attempt" else "evolved"
+            vm = row.get("version_mismatch") or []
             console.print(f"[{state.done}/{state.total}] {row['key']}: {what}"
-                          + (f" (used {', '.join(row['used_names'])})" if row.get("used_names") else ""))
+                          + (f" (used {', '.join(row['used_names'])})" if row.get("used_names") else "")
+                          + (f" ({len(vm)} library lemmas of other prover versions "
+                             f"{'left out' if row.get('version_excluded') else 'SHOWN'})" if vm else ""))
 
     try:
         job = ProveJob(problems, backend, coq, store, args.out, config, dataset=args.dataset, on_step=on_step)

@@ -129,28 +129,39 @@ def retrieve_lemmas(store: SkillStore, query: str, header: str, k: int = 4, *, r
     """
     if k <= 0:
         return []
-    hits = store.search(query, k=max(3 * k, k), kind="lemma", language=language, status="verified",  # type: ignore[arg-type]
-                        run_id=run_id, problem_id=problem_id)
-    out: list[Entry] = []
-    names = set(exclude_names)
-    for h in hits:
-        e = h.entry
-        if e.language != language or e.name in names or not portable(e, header):
-            continue
-        diff = version_mismatch(e, versions)
-        if diff:
-            if mismatched is not None:
-                mismatched.append(e)
-            if version_policy == "error":
-                what = ", ".join(f"{c} {a} (run: {b})" for c, (a, b) in sorted(diff.items()))
-                raise VersionMismatch(f"library lemma {e.name} (id {e.id}) was verified under {what}; "
-                                      "version_mismatch=error refuses it (use warn or exclude)")
-            if version_policy == "exclude":
+    want = max(3 * k, k)
+    while True:
+        hits = store.search(query, k=want, kind="lemma", language=language, status="verified",  # type: ignore[arg-type]
+                            run_id=run_id, problem_id=problem_id)
+        out: list[Entry] = []
+        seen_mismatch: list[Entry] = []
+        names = set(exclude_names)
+        skipped = 0
+        for h in hits:
+            e = h.entry
+            if e.language != language or e.name in names or not portable(e, header):
+                skipped += 1
                 continue
-        names.add(e.name)
-        out.append(e)
-        if len(out) == k:
+            diff = version_mismatch(e, versions)
+            if diff:
+                seen_mismatch.append(e)
+                if version_policy == "error":
+                    what = ", ".join(f"{c} {a} (run: {b})" for c, (a, b) in sorted(diff.items()))
+                    raise VersionMismatch(f"library lemma {e.name} (id {e.id}) was verified under {what}; "
+                                          "version_mismatch=error refuses it (use warn or exclude)")
+                if version_policy == "exclude":
+                    skipped += 1
+                    continue
+            names.add(e.name)
+            out.append(e)
+            if len(out) == k:
+                break
+        # lemmas of other versions (or headers) crowded the candidates out: look further, up to 30 k
+        if len(out) == k or len(hits) < want or not skipped or want >= 30 * k:
             break
+        want *= 3
+    if mismatched is not None:
+        mismatched.extend(seen_mismatch)
     return out
 
 

@@ -57,7 +57,7 @@ def test_prove_lean_resumes_after_kill_9(tmp_path):
         run_id = json.loads((out / "job.json").read_text())["run_id"]
         again = subprocess.run(cli(url, out, lib), cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "prover: lean unknown, mathlib unknown, repl unknown" in again.stderr
+    assert "prover: lean unknown, mathlib unknown, repl unknown" in " ".join(again.stderr.split())
     after = rows_path.read_text()
     assert after.startswith(before.rstrip("\n"))  # nothing rewritten
     keys = [json.loads(x)["key"] for x in after.splitlines() if x.strip()]
@@ -80,3 +80,36 @@ def test_prove_lean_without_a_repl_says_what_to_install(tmp_path):
     r = subprocess.run(cli("http://127.0.0.1:9", tmp_path / "o", tmp_path / "lib.db"), cwd=ROOT, env=e,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Lean is not available" in r.stderr and "LEMMAFLOW_LEAN_REPL" in r.stderr
+
+
+def old_lemma(lib) -> None:
+    from lemmaflow.agents.proving.library import add_verified
+    from lemmaflow.skills_library import HashingEmbedder, open_store
+    from lemmaflow.tools.provers.minif2f_lean import load_minif2f_lean
+
+    header = load_minif2f_lean("valid")[0].header
+    with open_store(lib, embedder=HashingEmbedder(256)) as store:
+        add_verified(store, name=HELPER, statement=f"theorem {HELPER} (y : ℂ) : 7 * (3 * y + 2) = 21 * y + 14",
+                     source=f"theorem {HELPER} (y : ℂ) : 7 * (3 * y + 2) = 21 * y + 14 := by\n  ring", header=header,
+                     evidence="", language="lean4",
+                     versions={"lean": "4.9.0", "mathlib": "v4.9.0", "repl": "v4.9.0"})
+
+
+def test_prove_lean_says_when_the_library_is_of_other_versions(tmp_path):
+    lib = tmp_path / "lib.db"
+    old_lemma(lib)
+    refused = subprocess.run(cli("http://127.0.0.1:9", tmp_path / "o1", lib, "--version-mismatch", "error"),
+                             cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120)
+    said = " ".join(refused.stderr.split())  # rich wraps long lines
+    assert refused.returncode == 2 and "refuses to run" in said and "lean 4.9.0" in said
+    with serve(Script([], respond=scripted)) as url:
+        r = subprocess.run(cli(url, tmp_path / "o2", lib), cwd=ROOT, env=env(), capture_output=True, text=True,
+                           timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    said = " ".join(r.stderr.split())  # rich wraps long lines
+    assert "warning: the library holds 1 verified lean4 lemmas of other prover versions" in said
+    assert "NOT shown" in said and "library lemmas of other prover versions left out" in said
+    report = json.loads((tmp_path / "o2" / "report.json").read_text())
+    assert report["version_mismatch"]["library"] == {"lean 4.9.0, mathlib v4.9.0, repl v4.9.0": 1}
+    # the old lemma was not shown: amc12a_2015_p10 (first in the dataset) cannot use it, as without a library
+    assert "amc12a_2015_p10" not in report["arms"]["library"]["solved_problems"]

@@ -182,3 +182,19 @@ def test_a_job_is_not_resumed_under_other_versions(coq, store, tmp_path):
     with pytest.raises(JobMismatch, match="versions"):
         ProveJob([problem("q1", P1)], None, OtherVersion(coq, {"coq": "8.17.0"}), store, tmp_path / "out",
                  dataset="scripted")
+
+
+def test_excluded_lemmas_do_not_crowd_out_the_runs_own(store):
+    for i in range(12):  # an older library: many lemmas of another version rank above the run's own
+        add_verified(store, name=f"old{i}_lf", statement=f"Lemma old{i}_lf (n : nat) : n + {i} = {i} + n.",
+                     source=f"Lemma old{i}_lf (n : nat) : n + {i} = {i} + n.\nProof. apply Nat.add_comm. Qed.",
+                     header=ARITH, evidence="", versions={"coq": "8.15.0"})
+    new = add_verified(store, name="mine_lf", statement="Lemma mine_lf (m : nat) : 0 + m = m.",
+                       source="Lemma mine_lf (m : nat) : 0 + m = m.\nProof. reflexivity. Qed.", header=ARITH,
+                       evidence="", versions={"coq": "8.16.1"})
+    from lemmaflow.agents.proving.library import retrieve_lemmas
+
+    seen: list = []
+    got = retrieve_lemmas(store, "n + 3 = 3 + n", ARITH, 1, versions={"coq": "8.16.1"}, version_policy="exclude",
+                          mismatched=seen)
+    assert [e.id for e in got] == [new] and len(seen) >= 3
