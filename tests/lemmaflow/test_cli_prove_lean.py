@@ -113,3 +113,18 @@ def test_prove_lean_says_when_the_library_is_of_other_versions(tmp_path):
     assert report["version_mismatch"]["library"] == {"lean 4.9.0, mathlib v4.9.0, repl v4.9.0": 1}
     # the old lemma was not shown: amc12a_2015_p10 (first in the dataset) cannot use it, as without a library
     assert "amc12a_2015_p10" not in report["arms"]["library"]["solved_problems"]
+
+
+def test_the_same_cli_path_on_coq_records_coqs_version(tmp_path):
+    """minif2f-coq through the same path (scripted answers that prove nothing): the prover and its version."""
+    args = ["--dataset", "minif2f-coq:valid", "--limit", "1"]
+    with serve(Script([], respond=scripted)) as url:
+        cmd = cli(url, tmp_path / "out", tmp_path / "lib.db")
+        cmd = cmd[:4] + args + cmd[cmd.index("--attempts"):]  # swap the dataset and problems
+        r = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    coq = subprocess.run(["coqc", "--version"], capture_output=True, text=True).stdout.split("version ")[1].split()[0]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["language"] == "coq" and report["versions"] == {"coq": coq}
+    assert f"prover: coq {coq}" in r.stderr and f"Prover: coq, coq {coq}" in r.stdout
+    assert report["arms"]["library"]["attempts_run"] == 1 and report["arms"]["baseline"]["attempts_run"] == 1
