@@ -132,7 +132,7 @@ def make_lean_job(out, store, lean, problems, **cfg) -> ProveJob:
 
 def test_prove_job_on_lean_library_vs_baseline_report_and_trace(lean, store, lean_problems, tmp_path):
     problems = [lean_problems[n] for n in NAMES]
-    job = make_lean_job(tmp_path / "out", store, lean, problems, attempts=2, evolve_every=0)
+    job = make_lean_job(tmp_path / "out", store, lean, problems, attempts=2, evolve_every=1)
     state = asyncio.run(job.run())
     assert state.solved == {"library": 3, "baseline": 1} and state.errors == 0
     report = job.write_report()
@@ -140,6 +140,8 @@ def test_prove_job_on_lean_library_vs_baseline_report_and_trace(lean, store, lea
     assert report["arms"]["library"]["solved_over_attempts"] == [3, 3]
     assert report["arms"]["baseline"]["solved_problems"] == [NAMES[0]]
     assert [r["names"] for r in report["reuse"]] == [[HELPER], [HELPER]]
+    assert report["evolver"]["steps"] == 3  # one step after each library attempt, on the Lean library
+    assert report["evolver"]["generalized"] == []  # the script answers no generalization: nothing enters
     md = (tmp_path / "out" / "report.md").read_text()
     assert "Prover: lean4, lean unknown, mathlib unknown, repl unknown" in md and "| solved | 3/3 | 1/3 |" in md
     events = [json.loads(x) for x in (tmp_path / "out" / "trace.jsonl").read_text().splitlines()]
@@ -150,3 +152,5 @@ def test_prove_job_on_lean_library_vs_baseline_report_and_trace(lean, store, lea
     assert store.count(kind="lemma", language="lean4", status="verified") == 1
     rows = load_rows(tmp_path / "out" / "attempts.jsonl")
     assert all(r["language"] == "lean4" for r in rows if r["kind"] == "attempt")
+    helper_id = store.find_by_name(HELPER)[0].id
+    assert any(helper_id in r["tried_generalize"] for r in rows if r["kind"] == "evolve")  # the Lean lemma
