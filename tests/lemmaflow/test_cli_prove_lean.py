@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from lemmaflow.tools.provers.lean import LeanProver
 from lemmaflow.tools.provers.lean_repl import fake_repl_command
 
 from ..agents.backends.flaky_server import Script, serve
@@ -57,7 +58,9 @@ def test_prove_lean_resumes_after_kill_9(tmp_path):
         run_id = json.loads((out / "job.json").read_text())["run_id"]
         again = subprocess.run(cli(url, out, lib), cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "prover: lean unknown, mathlib unknown, repl unknown" in " ".join(again.stderr.split())
+    with LeanProver(command=tuple(fake_repl_command()), pool_size=1) as double:
+        versions = double.versions()  # what the double reports (no real Lean's version)
+    assert "prover: " + ", ".join(f"{k} {v}" for k, v in versions.items()) in " ".join(again.stderr.split())
     after = rows_path.read_text()
     assert after.startswith(before.rstrip("\n"))  # nothing rewritten
     keys = [json.loads(x)["key"] for x in after.splitlines() if x.strip()]
@@ -71,8 +74,7 @@ def test_prove_lean_resumes_after_kill_9(tmp_path):
     assert report["arms"]["baseline"]["prompt_tokens"] > 0  # the baseline arm ran at the same settings
     assert "| solved | 2/3 | 1/3 |" in again.stdout and HELPER in (out / "report.md").read_text()
     starts = [json.loads(x) for x in (out / "trace.jsonl").read_text().splitlines() if '"prove_start"' in x]
-    assert len(starts) == 2 and starts[0]["data"]["versions"] == {"lean": "unknown", "mathlib": "unknown",
-                                                                   "repl": "unknown"}
+    assert len(starts) == 2 and starts[0]["data"]["versions"] == versions == report["versions"]
 
 
 def test_prove_lean_without_a_repl_says_what_to_install(tmp_path):
@@ -92,7 +94,7 @@ def old_lemma(lib) -> None:
         add_verified(store, name=HELPER, statement=f"theorem {HELPER} (y : ℂ) : 7 * (3 * y + 2) = 21 * y + 14",
                      source=f"theorem {HELPER} (y : ℂ) : 7 * (3 * y + 2) = 21 * y + 14 := by\n  ring", header=header,
                      evidence="", language="lean4",
-                     versions={"lean": "4.9.0", "mathlib": "v4.9.0", "repl": "v4.9.0"})
+                     versions={"lean": "4.9.0", "mathlib": "v4.9.0", "repl": "v4.9.0"})  # not the double's
 
 
 def test_prove_lean_says_when_the_library_is_of_other_versions(tmp_path):

@@ -108,13 +108,21 @@ class LeanProver:
             from .versions import lean_versions_from
 
             self.start()
-            answer = None
+            try:  # the shared helper of tools/provers/lean_versions.py, where it exists (branch leanrepl)
+                from .lean_versions import lean_versions  # type: ignore[import-not-found]
+            except ImportError:
+                lean_versions = None
+            answer, found = None, None
             try:
                 with self.pool.session("") as (repl, env):
-                    answer = repl.command("#eval Lean.versionString", env=env, timeout_s=self.config.timeout_s)
+                    if lean_versions is not None:
+                        found = lean_versions(repl, list(self.pool.command or ()), self.pool.cwd,
+                                              timeout_s=self.config.timeout_s)
+                    else:
+                        answer = repl.command("#eval Lean.versionString", env=env, timeout_s=self.config.timeout_s)
             except ProverError:
                 answer = None
-            self._versions = lean_versions_from(answer, self.pool.command or (), self.pool.cwd)
+            self._versions = found or lean_versions_from(answer, self.pool.command or (), self.pool.cwd)
         return dict(self._versions)
 
     @property

@@ -143,7 +143,8 @@ def test_prove_job_on_lean_library_vs_baseline_report_and_trace(lean, store, lea
     assert report["evolver"]["steps"] == 3  # one step after each library attempt, on the Lean library
     assert report["evolver"]["generalized"] == []  # the script answers no generalization: nothing enters
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "Prover: lean4, lean unknown, mathlib unknown, repl unknown" in md and "| solved | 3/3 | 1/3 |" in md
+    said = ", ".join(f"{k} {v}" for k, v in lean.versions().items())
+    assert f"Prover: lean4, {said}" in md and "| solved | 3/3 | 1/3 |" in md
     events = [json.loads(x) for x in (tmp_path / "out" / "trace.jsonl").read_text().splitlines()]
     start = events[0]["data"]
     assert start["event"] == "prove_start" and start["language"] == "lean4" and start["versions"] == lean.versions()
