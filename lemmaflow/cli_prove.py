@@ -24,7 +24,7 @@ import argparse
 import asyncio
 import os
 
-__all__ = ["add_parser", "load_dataset", "prove_command"]
+__all__ = ["add_parser", "dataset_language", "load_dataset", "make_prover", "prove_command"]
 
 DATASETS = {"minif2f-coq": ("valid", "test", "all"), "minif2f-lean4": ("valid", "test", "all")}
 LANGUAGE = {"minif2f-coq": "coq", "minif2f-lean4": "lean4"}
@@ -96,15 +96,17 @@ def load_dataset(spec: str, data_dir: str | None = None):
     return load_minif2f_coq(split, data_dir)  # type: ignore[arg-type]
 
 
-def make_prover(language: str, pool_size: int, timeout_s: float):
-    """The prover for a language: the warm Coq pool, or the Lean REPL pool ($LEMMAFLOW_LEAN_REPL)."""
+def make_prover(language: str, pool_size: int, timeout_s: float, **options):
+    """The prover for a language: the warm Coq pool, or the Lean REPL pool ($LEMMAFLOW_LEAN_REPL).
+
+    ``options``: further config fields of that prover (the same for both where both have them)."""
     if language == "lean4":
         from lemmaflow.tools.provers.lean import LeanProver
 
-        return LeanProver(pool_size=pool_size, timeout_s=timeout_s)
+        return LeanProver(pool_size=pool_size, timeout_s=timeout_s, **options)
     from lemmaflow.tools.provers.coq import CoqProver
 
-    return CoqProver(pool_size=pool_size, timeout_s=timeout_s)
+    return CoqProver(pool_size=pool_size, timeout_s=timeout_s, **options)
 
 
 def prove_command(args) -> int:
