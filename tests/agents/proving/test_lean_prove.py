@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from lemmaflow.agents import RunContext
 from lemmaflow.agents.backends import ScriptedLM
 from lemmaflow.agents.nodes import ProofSearch
@@ -97,6 +99,17 @@ def test_proof_search_on_two_minif2f_lean_problems(lean, lean_problems):
         assert out.proved and out.check == "proved" and out.proof.strip() == "norm_num", out.reason
         assert any(n.status == "error" and n.tactic == "nonsense_tactic" for n in out.tree)
         assert lean.check(p.task(out.proof)).proved
+
+
+def test_proof_search_says_when_a_prover_has_no_tactic_mode():
+    class WholeProofsOnly:
+        language = "lean4"
+
+        async def acheck(self, task):
+            raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match="tactic sessions"):
+        ProofSearch(prover=WholeProofsOnly())
 
 
 def test_mixed_language_library_never_crosses_languages(lean, coq, store, lean_problems):
