@@ -116,6 +116,11 @@ class Prover(Protocol):
     def close(self) -> None:
         ...
 
+    def versions(self) -> dict[str, str]:
+        """What the prover reports about itself: ``{"coq": "8.16.1"}`` or ``{"lean": ..., "mathlib": ...,
+        "repl": ...}`` (``"unknown"`` where it cannot tell). Recorded in reports, traces and library entries."""
+        ...
+
 
 async def acheck_many(prover: Prover, tasks: Sequence[ProofTask]) -> list[ProofResult]:
     """Check tasks concurrently (a pooled prover runs them in parallel)."""

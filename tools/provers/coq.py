@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._process import require_confinement
 from .base import ProofResult, ProofTask, ProverMessage
+from .base import ProverUnavailable
 from .coq_check import DEFAULT_PRELUDE, CheckPlan, PlanError, PlannedSentence, assumption_verdict, build_plan
 from .coq_ide import CoqIdeSession, IdeFailure, SessionDead, SessionTimeout, find_coqidetop
 from .coq_text import split_sentences
@@ -195,6 +196,18 @@ class CoqProver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def versions(self) -> dict[str, str]:
+        """``{"coq": "8.16.1"}``: ``coqc --version`` of the Coq beside the ``coqidetop`` the pool runs."""
+        from pathlib import Path
+
+        from .versions import coq_versions
+
+        try:
+            coqc = Path(find_coqidetop()).with_name("coqc")
+        except ProverUnavailable:
+            return coq_versions()
+        return coq_versions(str(coqc) if coqc.exists() else "coqc")
 
     @property
     def confined(self) -> bool:

@@ -64,6 +64,12 @@ class CoqcProver:
     def confined(self) -> bool:
         return self.confine
 
+    def versions(self) -> dict[str, str]:
+        """``{"coq": "8.16.1"}`` from ``coqc --version``."""
+        from .versions import coq_versions
+
+        return coq_versions(self._binary or "coqc")
+
     def close(self) -> None:
         pass
 

@@ -38,7 +38,7 @@ from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import ProofResult, ProofTask, ProverMessage
+from .base import ProofResult, ProofTask, ProverError, ProverMessage
 from .lean_check import LeanPlan, LeanPlanError, PlannedCommand, axioms_verdict, build_plan, parse_print_axioms
 from .lean_pool import HeaderError, LeanPool, LeanPoolConfig
 from .lean_repl import CommandResponse, LeanRepl, ReplDead, ReplError, ReplProtocolError, ReplTimeout
@@ -83,6 +83,7 @@ class LeanProver:
         self.config = LeanConfig.model_validate(merged.model_dump())
         self.pool = LeanPool(self.config.pool_config())
         self._executor: ThreadPoolExecutor | None = None
+        self._versions: dict[str, str] | None = None
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -102,6 +103,31 @@ class LeanProver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def versions(self) -> dict[str, str]:
+        """``{"lean": ..., "mathlib": ..., "repl": ...}``: Lean as the REPL reports it (``#eval
+        Lean.versionString``), Mathlib and the REPL from the Lake manifests; ``"unknown"`` where it cannot
+        tell (the test double). Asked once per prover (a REPL process answers on an empty environment)."""
+        if self._versions is None:
+            from .versions import lean_versions_from
+
+            self.start()
+            try:  # the shared helper of tools/provers/lean_versions.py, where it exists (branch leanrepl)
+                from .lean_versions import lean_versions  # type: ignore[import-not-found]
+            except ImportError:
+                lean_versions = None
+            answer, found = None, None
+            try:
+                with self.pool.session("") as (repl, env):
+                    if lean_versions is not None:
+                        found = lean_versions(repl, list(self.pool.command or ()), self.pool.cwd,
+                                              timeout_s=self.config.timeout_s)
+                    else:
+                        answer = repl.command("#eval Lean.versionString", env=env, timeout_s=self.config.timeout_s)
+            except ProverError:
+                answer = None
+            self._versions = found or lean_versions_from(answer, self.pool.command or (), self.pool.cwd)
+        return dict(self._versions)
 
     @property
     def confined(self) -> bool:

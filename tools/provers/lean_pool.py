@@ -105,6 +105,8 @@ class LeanPool:
         self._free: list[PooledRepl] = []
         self._cond = threading.Condition()
         self._closed = False
+        self.command: tuple[str, ...] | None = None  # resolved at start (config or $LEMMAFLOW_LEAN_REPL)
+        self.cwd: str | None = None
 
     def start(self) -> None:
         with self._cond:
@@ -117,6 +119,7 @@ class LeanPool:
                 command, cwd = tuple(found), self.config.cwd or env_cwd
             if self.config.confine:
                 require_confinement()  # ProverConfinementUnavailable: what to install, how to opt out
+            self.command, self.cwd = command, cwd
             self._procs = [PooledRepl(self.config, command, cwd) for _ in range(self.config.pool_size)]
             for p in self._procs:
                 p.start()
