@@ -4,7 +4,13 @@ Only for tests and benchmarks: each listens on 127.0.0.1, answers ``POST /v1/com
 and ``/v1/chat/completions`` after ``latency_s`` (the completion of ``flaky_server``),
 ``GET /health`` with ``health_status`` and ``GET /v1/models``. ``kill()`` stops it the
 way a crashed server stops: the listening socket closes and every open connection
-is cut without a reply. ``start()`` brings it back on the same port.
+is cut without a reply. ``start()`` brings it back on the same port. ``capacity``
+models an engine's batch: at most that many requests are served at once, the
+others queue (as on a real server, where more load means more latency).
+
+``python fleet_server.py N LATENCY_S [CAPACITY]`` runs N of them in their own
+process (benchmarks: the servers then take no CPU from the client being measured),
+prints their URLs as one JSON line, and stops when stdin closes.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ except ImportError:  # loaded as a plain module (benchmarks)
 
 
 class FleetServer:
-    def __init__(self, latency_s: float = 0.0, name: str = "", port: int = 0, respond=None):
+    def __init__(self, latency_s: float = 0.0, name: str = "", port: int = 0, respond=None,
+                 capacity: int | None = None):
         self.latency_s = latency_s
+        self._slots = threading.BoundedSemaphore(capacity) if capacity else None
         self.name = name
         self.port = port
         self.respond = respond or (lambda path, body: _completion(body))
@@ -77,6 +85,8 @@ class FleetServer:
                     fleet.requests += 1
                     fleet.in_flight += 1
                     fleet.max_in_flight = max(fleet.max_in_flight, fleet.in_flight)
+                if fleet._slots is not None:
+                    fleet._slots.acquire()
                 try:
                     deadline = time.monotonic() + fleet.latency_s
                     while time.monotonic() < deadline and fleet.alive:
@@ -89,6 +99,8 @@ class FleetServer:
                     with fleet.lock:
                         fleet.answered += 1
                 finally:
+                    if fleet._slots is not None:
+                        fleet._slots.release()
                     with fleet.lock:
                         fleet.in_flight -= 1
                         fleet._conns.discard(self.connection)
@@ -122,3 +134,15 @@ class FleetServer:
 
     def __exit__(self, *exc) -> None:
         self.kill()
+
+
+if __name__ == "__main__":
+    import sys
+
+    count, latency = int(sys.argv[1]), float(sys.argv[2])
+    cap = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    fleet_ = [FleetServer(latency, name=f"s{i}", capacity=cap).start() for i in range(count)]
+    print(json.dumps([f.url for f in fleet_]), flush=True)
+    sys.stdin.read()  # until the parent closes our stdin (or dies)
+    for f in fleet_:
+        f.kill()
