@@ -41,7 +41,7 @@ import uuid
 from array import array
 from bisect import bisect_left
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 from pydantic import BaseModel
 
@@ -53,7 +53,10 @@ from .context import RunContext
 from .graph import Pipeline
 from .trace import append_jsonl
 
-__all__ = ["BatchRunner", "BatchSummary", "KeySet", "ProblemResult", "finished_keys", "load_results", "problem_key"]
+__all__ = [
+    "BatchRunner", "BatchSummary", "KeySet", "ProblemResult", "finished_keys", "load_results", "load_results_iter",
+    "problem_key",
+]
 
 FINISHED = ("ok", "budget_exhausted")
 _END = object()
@@ -109,12 +112,11 @@ class BatchSummary(BaseModel):
         return self.completion_tokens / self.wall_s if self.wall_s else 0.0
 
 
-def load_results(path: str | Path) -> dict[str, dict]:
-    """Results by key; the last line per key wins. A torn last line (kill -9) is ignored."""
-    out: dict[str, dict] = {}
+def load_results_iter(path: str | Path) -> Iterator[tuple[str, dict]]:
+    """(key, row) for every result line in file order, read lazily; a torn line (kill -9) is skipped."""
     p = Path(path)
     if not p.exists():
-        return out
+        return
     with open(p, encoding="utf-8") as f:
         for line in f:
             try:
@@ -122,8 +124,17 @@ def load_results(path: str | Path) -> dict[str, dict]:
             except json.JSONDecodeError:
                 continue
             if isinstance(row, dict) and "key" in row:
-                out[row["key"]] = row
-    return out
+                yield row["key"], row
+
+
+def load_results(path: str | Path) -> dict[str, dict]:
+    """Results by key; the last line per key wins. A torn last line (kill -9) is ignored."""
+    return dict(load_results_iter(path))
+
+
+def finished_keys(path: str | Path) -> "KeySet":
+    """Keys of the finished results in a results file, read line by line (a torn line is ignored)."""
+    return KeySet(k for k, row in load_results_iter(path) if row.get("status") in FINISHED)
 
 
 class KeySet:
@@ -172,23 +183,6 @@ class KeySet:
 
     def __len__(self) -> int:
         return len(self._sorted) + len(self._recent)
-
-
-def finished_keys(path: str | Path) -> KeySet:
-    """Keys of the finished results in a results file, read line by line (a torn line is ignored)."""
-    out = KeySet()
-    p = Path(path)
-    if not p.exists():
-        return out
-    with open(p, encoding="utf-8") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and "key" in row and row.get("status") in FINISHED:
-                out.add(row["key"])
-    return out
 
 
 def _repair_tail(path: Path) -> None:
