@@ -9,7 +9,7 @@ the measure is the runner's, not an engine's). It reports the child's peak RSS
 Goals (issue 21): peak RSS at 100k problems within 10% of the 1k run's; CPU per
 problem flat within 20%.
 
-    .venv/bin/python benchmarks/batch_memory.py                      # 1k, 10k, 100k
+    .venv/bin/python benchmarks/batch_memory.py                      # 1k, 10k, 100k, 3 runs each
     .venv/bin/python benchmarks/batch_memory.py --sizes 1000 10000 --latency-ms 2
     .venv/bin/python benchmarks/batch_memory.py --list               # the input as a list, not a generator
 
@@ -86,24 +86,32 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     ap.add_argument("--latency-ms", type=float, default=5.0, help="the fake engine's fixed per-call latency")
     ap.add_argument("--concurrency", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=3, help="runs per size (max RSS, median CPU reported)")
     ap.add_argument("--list", action="store_true", help="pass the problems as a list (materialised input)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
         print(json.dumps(child(args.child, args.latency_ms, args.concurrency, args.list)))
         return
+    runs: dict[int, list[dict]] = {n: [] for n in args.sizes}
+    for rep in range(args.repeats):  # sizes interleaved, so load drifts hit every size alike
+        for n in args.sizes:
+            cmd = [sys.executable, __file__, "--child", str(n), "--latency-ms", str(args.latency_ms),
+                   "--concurrency", str(args.concurrency)] + (["--list"] if args.list else [])
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            runs[n].append(r)
+            print(f"  round {rep + 1}: {n:>7} problems: peak RSS {r['peak_rss_mib']:.1f} MiB, "
+                  f"{r['cpu_us_per_problem']:.0f} µs CPU/problem, {r['problems_per_s']:.0f} problems/s",
+                  file=sys.stderr, flush=True)
+    # Per size: the largest peak RSS (worst case) and the median CPU per problem (machine noise).
     rows = []
-    for n in args.sizes:
-        cmd = [sys.executable, __file__, "--child", str(n), "--latency-ms", str(args.latency_ms),
-               "--concurrency", str(args.concurrency)] + (["--list"] if args.list else [])
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-        r = rows[-1]
-        print(f"  {n:>7} problems: peak RSS {r['peak_rss_mib']:.1f} MiB, {r['cpu_us_per_problem']:.0f} µs CPU/problem, "
-              f"{r['problems_per_s']:.0f} problems/s", file=sys.stderr, flush=True)
+    for n, rs in runs.items():
+        med = sorted(rs, key=lambda r: r["cpu_us_per_problem"])[len(rs) // 2]
+        rows.append(dict(med, peak_rss_mib=max(r["peak_rss_mib"] for r in rs)))
     first = rows[0]
     print(f"\nlatency {args.latency_ms} ms, concurrency {args.concurrency}, input "
-          f"{'list' if args.list else 'generator'}\n")
+          f"{'list' if args.list else 'generator'}, {args.repeats} runs per size (max peak RSS, median CPU)\n")
     print("| problems | peak RSS MiB | RSS vs first | CPU µs/problem | CPU vs first | problems/s |")
     print("|---|---|---|---|---|---|")
     for r in rows:
