@@ -272,3 +272,29 @@ def test_lemmaflow_solve_over_a_fleet_with_a_server_killed_mid_run(tmp_path):
     assert all(r["status"] == "ok" for r in rows)
     assert not servers[0].alive and servers[0].requests >= 5
     assert servers[1].answered > 0 and servers[2].answered > 0
+
+
+def test_roles_take_a_fleet_from_models_section_and_model_for():
+    """``models:`` lists and ``--model-for ROLE=openai:M@URL1,URL2`` build a routed backend for the role."""
+    from lemmaflow.agents.backends.factory import ModelSpec, make_model, parse_model_arg
+
+    role, spec = parse_model_arg("verifier=openai:m@http://127.0.0.1:1/v1, http://127.0.0.1:2/v1")
+    assert role == "verifier" and spec.base_url == ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
+    assert parse_model_arg("v=openai:m@http://127.0.0.1:1/v1")[1].base_url == "http://127.0.0.1:1/v1"
+    from_yaml = ModelSpec.model_validate({"kind": "openai", "model": "m", "options": {"cooldown_s": 1},
+                                         "base_url": ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]})
+    stack, servers = fleet(0.0, 0.0)
+    with stack:
+        for s in (spec, from_yaml):
+            b = make_model(s.model_copy(update={"base_url": [x.url for x in servers]}))
+            assert [e["url"] for e in b.endpoint_stats()] == [x.url for x in servers]
+
+            async def go():
+                try:
+                    return await b.generate(["a", "b"], SamplingParams())
+                finally:
+                    await b.aclose()
+
+            assert len(asyncio.run(go())) == 2
+    assert [x.requests for x in servers] == [2, 2]
+    assert b.config.cooldown_s == 1  # the spec's options reach the router
