@@ -129,11 +129,6 @@ class JSONClient:
             raise self.error(f"{path} failed after {s.max_attempts} attempts: {last!r}") from last
         raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 
-    async def get_status(self, url: str, timeout_s: float) -> int:
-        """GET ``url`` (absolute, or relative to ``base_url``) outside the concurrency limit; its status code."""
-        resp = await self._ensure_client().get(url, timeout=timeout_s)
-        return resp.status_code
-
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()

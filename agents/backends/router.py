@@ -127,6 +127,10 @@ class EndpointRouter:
             _Endpoint(u, JSONClient(settings.model_copy(update={"base_url": u}), transport=transport, error=error))
             for u in urls
         ]
+        self._transport = transport
+        self._headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+        self._probe_http: httpx.AsyncClient | None = None
+        self._probe_loop: asyncio.AbstractEventLoop | None = None
         self._turn = 0  # round-robin among equally loaded endpoints
         self._loop: asyncio.AbstractEventLoop | None = None
         self._health_task: asyncio.Task | None = None
@@ -167,11 +171,22 @@ class EndpointRouter:
 
     # -- health -----------------------------------------------------------------------------------
 
+    def _probe_client(self) -> httpx.AsyncClient:
+        # Its own client: probes must not queue behind a saturated server's requests for a connection
+        # (that would read as "unhealthy" exactly when the server is busiest).
+        loop = asyncio.get_running_loop()
+        if self._probe_http is None or self._probe_loop is not loop:
+            self._probe_http = httpx.AsyncClient(transport=self._transport, headers=self._headers,
+                                                 timeout=self.health_timeout_s)
+            self._probe_loop = loop
+        return self._probe_http
+
     async def _probe(self, ep: _Endpoint) -> bool:
+        client = self._probe_client()
         try:
-            status = await ep.client.get_status(ep.root + "/health", self.health_timeout_s)
+            status = (await client.get(ep.root + "/health")).status_code
             if status == 404:  # not vLLM: any OpenAI-compatible server lists its models
-                status = await ep.client.get_status(ep.url + "/models", self.health_timeout_s)
+                status = (await client.get(ep.url + "/models")).status_code
             return status == 200
         except (httpx.HTTPError, OSError):
             return False
@@ -281,5 +296,8 @@ class EndpointRouter:
                     await task
                 except asyncio.CancelledError:
                     pass
+        if self._probe_http is not None and self._probe_loop is asyncio.get_running_loop():
+            await self._probe_http.aclose()
+        self._probe_http = None
         for ep in self.endpoints:
             await ep.client.aclose()

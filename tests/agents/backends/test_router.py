@@ -298,3 +298,21 @@ def test_roles_take_a_fleet_from_models_section_and_model_for():
             assert len(asyncio.run(go())) == 2
     assert [x.requests for x in servers] == [2, 2]
     assert b.config.cooldown_s == 1  # the spec's options reach the router
+
+
+def test_a_saturated_server_stays_healthy():
+    """Probes do not queue behind a server's requests: busy (all connections in use) is not down."""
+    stack, servers = fleet(0.6, 0.6)
+    with stack:
+        b = fleet_backend(servers, max_concurrency=2, health_timeout_s=0.1, health_failures=1)
+
+        async def go():
+            try:
+                return await b.generate([f"q{i}" for i in range(8)], SamplingParams())
+            finally:
+                go.stats = b.endpoint_stats()
+                await b.aclose()
+
+        out = asyncio.run(go())
+    assert len(out) == 8 and all(s["up"] and s["failures"] == 0 for s in go.stats)
+    assert [s.requests for s in servers] == [4, 4]
