@@ -15,7 +15,7 @@ router actually use. Workers are in-process concurrency (``BatchRunner``'s
 ``concurrency``), 1/2/4/8 by default; endpoints 1/2/4.
 
     .venv/bin/python benchmarks/scale.py                    # workers x endpoints grid
-    .venv/bin/python benchmarks/scale.py --problems 400 --latency-ms 50 --capacity 2
+    .venv/bin/python benchmarks/scale.py --problems 400 --latency-ms 50 --capacity 4
 
 Each measurement is one function returning table rows (``SECTIONS``): a new one
 (e.g. the Ray path against the in-process runner at one worker) is one more
@@ -127,8 +127,8 @@ def main() -> None:
     ap.add_argument("--sections", nargs="+", default=["grid"], choices=sorted(SECTIONS))
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
     ap.add_argument("--endpoints", type=int, nargs="+", default=[1, 2, 4])
-    ap.add_argument("--problems", type=int, default=200, help="problems per measurement")
-    ap.add_argument("--latency-ms", type=float, default=50.0, help="the fake model's fixed per-request latency")
+    ap.add_argument("--problems", type=int, default=100, help="problems per measurement")
+    ap.add_argument("--latency-ms", type=float, default=200.0, help="the fake model's fixed per-request latency")
     ap.add_argument("--capacity", type=int, default=2, help="requests each fake endpoint serves at once")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args()

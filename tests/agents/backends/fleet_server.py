@@ -2,7 +2,8 @@
 
 Only for tests and benchmarks: each listens on 127.0.0.1, answers ``POST /v1/completions``
 and ``/v1/chat/completions`` after ``latency_s`` (the completion of ``flaky_server``),
-``GET /health`` with ``health_status`` and ``GET /v1/models``. ``kill()`` stops it the
+``GET /health`` with ``health_status`` and ``GET /v1/models``; ``respond(path, body)``
+may return ``(status, payload)`` instead of a completion. ``kill()`` stops it the
 way a crashed server stops: the listening socket closes and every open connection
 is cut without a reply. ``start()`` brings it back on the same port. ``capacity``
 models an engine's batch: at most that many requests are served at once, the
@@ -54,8 +55,23 @@ class FleetServer:
         fleet = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as vLLM's server: kill() must cut idle connections too
+
             def log_message(self, *a):
                 pass
+
+            def setup(self):
+                super().setup()
+                with fleet.lock:
+                    fleet._conns.add(self.connection)
+
+            def finish(self):
+                with fleet.lock:
+                    fleet._conns.discard(self.connection)
+                try:
+                    super().finish()
+                except OSError:
+                    pass
 
             def _reply(self, status: int, payload: dict) -> None:
                 data = json.dumps(payload).encode()
@@ -80,8 +96,10 @@ class FleetServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if not fleet.alive:  # a request on a connection that outlived a kill
+                    self.close_connection = True
+                    return
                 with fleet.lock:
-                    fleet._conns.add(self.connection)
                     fleet.requests += 1
                     fleet.in_flight += 1
                     fleet.max_in_flight = max(fleet.max_in_flight, fleet.in_flight)
@@ -92,10 +110,12 @@ class FleetServer:
                     while time.monotonic() < deadline and fleet.alive:
                         time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
                     if not fleet.alive:
+                        self.close_connection = True
                         return  # killed: the connection is cut, no reply
                     payload = fleet.respond(self.path, body)
+                    status, payload = payload if isinstance(payload, tuple) else (200, payload)
                     payload["x_server"] = fleet.name
-                    self._reply(200, payload)
+                    self._reply(status, payload)
                     with fleet.lock:
                         fleet.answered += 1
                 finally:
@@ -103,7 +123,6 @@ class FleetServer:
                         fleet._slots.release()
                     with fleet.lock:
                         fleet.in_flight -= 1
-                        fleet._conns.discard(self.connection)
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True

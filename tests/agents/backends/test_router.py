@@ -46,27 +46,26 @@ def test_urls_are_split_and_normalised():
 
 
 def test_least_loaded_endpoint_gets_the_requests():
-    """A server holding a slow request gets no more while the other is idle."""
-    stack, (slow, fast) = fleet(1.0, 0.0)
+    """A server holding a slow request gets no more while the other has none in flight."""
+    stack, (slow, fast) = fleet(2.0, 0.0)
     with stack:
         b = fleet_backend([slow, fast])
 
         async def go():
-            tasks = []
-            for i in range(20):
-                tasks.append(asyncio.ensure_future(b.generate([f"q{i}"], SamplingParams(max_tokens=4))))
-                await asyncio.sleep(0.02)
-            out = await asyncio.gather(*tasks)
+            held = asyncio.ensure_future(b.generate(["first"], SamplingParams(max_tokens=4)))
+            await asyncio.sleep(0.05)
+            out = [await b.generate([f"q{i}"], SamplingParams(max_tokens=4)) for i in range(10)]
+            mid = b.endpoint_stats()
+            out.append(await held)
             stats = b.endpoint_stats()
             await b.aclose()
-            return out, stats
+            return out, mid, stats
 
-        out, stats = asyncio.run(go())
-    assert len(out) == 20 and all(g[0].completions[0].text for g in out)
-    # The first went to the slow server, which stays busy: it gets one more at most when the fast one
-    # is momentarily busy too (a tie); round robin would have given it 10.
-    assert slow.requests <= 2 and fast.requests >= 18 and slow.requests + fast.requests == 20
-    assert [s["requests"] for s in stats] == [slow.requests, fast.requests] and all(s["up"] for s in stats)
+        out, mid, stats = asyncio.run(go())
+    assert len(out) == 11 and all(g[0].completions[0].text for g in out)
+    # Round robin would have sent 5 of the 10 to the busy server.
+    assert slow.requests == 1 and fast.requests == 10
+    assert [s["in_flight"] for s in mid] == [1, 0] and [s["requests"] for s in stats] == [1, 10]
 
 
 def test_equal_servers_share_the_load():
@@ -109,6 +108,24 @@ def test_replies_ledger_logprobs_and_stop_are_those_of_one_server():
 
 
 def test_client_errors_fail_at_once_as_with_one_server():
+    stack, servers = fleet(0.0, 0.0)
+    with stack:
+        for s in servers:
+            s.respond = lambda path, body: (400, {"error": "bad request"})
+        b = fleet_backend(servers)
+
+        async def go():
+            try:
+                return await b.generate(["q"], SamplingParams())
+            finally:
+                await b.aclose()
+
+        with pytest.raises(BackendError, match="HTTP 400"):
+            asyncio.run(go())
+    assert sum(s.requests for s in servers) == 1  # not retried on the other server
+
+
+def test_servers_that_drop_every_request_fail_the_item_after_bounded_attempts():
     stack, servers = fleet(0.0, 0.0)
     with stack:
         for s in servers:
