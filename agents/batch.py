@@ -133,7 +133,13 @@ def load_results(path: str | Path) -> dict[str, dict]:
 
 
 def finished_keys(path: str | Path) -> "KeySet":
-    """Keys of the finished results in a results file, read line by line (a torn line is ignored)."""
+    """The resume index: keys with a finished result (ok or out of budget); errors are retried.
+
+    Read line by line into a :class:`KeySet` (8 bytes per key). Ends a line torn by a kill first, so
+    the next append starts a fresh line. (A finished key is never run again, so no later row of it
+    can be an error: "has a finished row" is "its latest row is finished".)
+    """
+    _repair_tail(Path(path))
     return KeySet(k for k, row in load_results_iter(path) if row.get("status") in FINISHED)
 
 
@@ -245,7 +251,6 @@ class BatchRunner:
         s = self.summary
         sized = hasattr(problems, "__len__")
         s.total = len(problems) if sized else 0  # type: ignore[arg-type]
-        _repair_tail(self.out_path)
         finished = finished_keys(self.out_path)
         seen = KeySet()  # keys started in this run: duplicate problems in the input run once
         source = iter(problems)
