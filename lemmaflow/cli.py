@@ -199,7 +199,9 @@ def add_backend_arguments(parser) -> None:
     parser.add_argument("--backend", choices=["embedded", "vllm", "openai"], default="embedded",
                         help="embedded: SmolLM2-135M on vLLM CPU; vllm: in-process vLLM on --model; openai: a server at --base-url")
     parser.add_argument("--model", help="model path/name (vllm, openai)")
-    parser.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server (openai backend)")
+    parser.add_argument("--base-url", action="append", default=None, metavar="URL[,URL...]",
+                        help="OpenAI-compatible server(s) (openai backend; default http://127.0.0.1:8000/v1). Repeat "
+                             "or comma-separate for a fleet: least-loaded routing, health checks, failover")
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--seed", type=int, default=0, help="engine seed (vllm, embedded)")
     parser.add_argument("--verbose", action="store_true",
@@ -275,7 +277,8 @@ def _make_backend(args):
         raise SystemExit(f"lemmaflow: --model is required with --backend {args.backend}")
     if args.backend == "vllm":
         return VLLMBackend(VLLMConfig(model=args.model, seed=args.seed, engine_args=engine_args))
-    return OpenAIBackend(OpenAIConfig(base_url=args.base_url, model=args.model, api_key=args.api_key))
+    urls = args.base_url or ["http://127.0.0.1:8000/v1"]
+    return OpenAIBackend(OpenAIConfig(base_url=urls, model=args.model, api_key=args.api_key))
 
 
 def _solve(args) -> int:

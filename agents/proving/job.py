@@ -52,6 +52,7 @@ Example (real Coq; any backend)::
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
@@ -235,17 +236,17 @@ class ProveJob:
         lib_steps = sum(1 for r in rows if r.get("kind") == "attempt" and r.get("arm") == "library"
                         and r.get("status") == "ok")
         for attempt in range(1, c.attempts + 1):
-            todo: list[tuple[str, CoqProblem]] = []
-            for problem in self.problems:
-                for arm in self.arms():
-                    if f"{arm}/{attempt}/{problem.name}" in finished or problem.name in solved[arm]:
-                        st.done += 1
-                    else:
-                        todo.append((arm, problem))
+            def todo(attempt=attempt):  # read lazily: one window at a time, never the whole attempt's list
+                for problem in self.problems:
+                    for arm in self.arms():
+                        if f"{arm}/{attempt}/{problem.name}" in finished or problem.name in solved[arm]:
+                            st.done += 1
+                        else:
+                            yield arm, problem
             # ``concurrency`` problems at a time (both arms of a problem run together): their model calls
             # share the engine's batch and their checks the Coq pool; each row is saved as it finishes.
-            for i in range(0, len(todo), c.concurrency * len(self.arms())):
-                group = todo[i:i + c.concurrency * len(self.arms())]
+            pending = todo()
+            while group := list(itertools.islice(pending, c.concurrency * len(self.arms()))):
                 futures = [asyncio.ensure_future(self._attempt(arm, attempt, problem)) for arm, problem in group]
                 try:
                     for fut in asyncio.as_completed(futures):
