@@ -154,6 +154,9 @@ class DataSource:
 
     def _download_all(self, files: list[DataFile], on_file) -> None:
         errors: list[BaseException] = []
+        for folder in {self.path(f).parent for f in files}:
+            if folder.is_dir():
+                _clean_stale_parts(folder)
 
         def one(f: DataFile) -> None:
             try:
@@ -212,17 +215,26 @@ def _clean_stale_parts(folder: Path) -> None:
             os.close(fd)
 
 
+def _new_part(dest: Path) -> tuple[int, Path]:
+    """A new, locked ``.part`` file beside ``dest`` (its fd and path)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        if fcntl is None:
+            return fd, Path(name)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink > 0:
+            return fd, Path(name)
+        # another process's cleanup took it for stale between mkstemp and flock: make another
+        os.close(fd)
+
+
 def _fetch_verified(url: str, dest: Path, f: DataFile, timeout_s: float) -> None:
     import httpx
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_parts(dest.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = _new_part(dest)
     try:
         with os.fdopen(fd, "wb") as out:
-            if fcntl is not None:
-                fcntl.flock(out.fileno(), fcntl.LOCK_EX)
             h, n = hashlib.sha256(), 0
             try:
                 with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=True) as r:
