@@ -177,7 +177,7 @@ def _read_csv(path: Path, columns: Columns) -> JsonlLoad:
                     yield start, ValueError(f"{len(row[None]) + len(names)} cells, the header has {len(names)}")
                     continue
                 # CSV has no null: an empty cell is "no value" (no gold answer, no id)
-                yield start, {k: v for k, v in row.items() if v not in ("", None)}
+                yield start, {k: (None if v == "" else v) for k, v in row.items()}
 
         return problems_from_rows(rows(), transform=columns.transform)
 
