@@ -153,37 +153,44 @@ class DataSource:
         return [self.path(f) for f in files]
 
     def _download_all(self, files: list[DataFile], on_file) -> None:
+        import httpx
+
         errors: list[BaseException] = []
         for folder in {self.path(f).parent for f in files}:
             if folder.is_dir():
                 _clean_stale_parts(folder)
+        # one client: its connection pool and TLS context serve every file (a client per
+        # file costs more than a small file's transfer)
+        client = httpx.Client(timeout=self.timeout_s, follow_redirects=True,
+                              limits=httpx.Limits(max_connections=self.workers))
 
         def one(f: DataFile) -> None:
             try:
-                self._download(f)
+                self._download(f, client)
             except Exception as e:  # noqa: BLE001 - collected, the first is raised below
                 errors.append(e)
                 return
             if on_file:
                 on_file(f, "downloaded")
 
-        if len(files) == 1 or self.workers <= 1:
-            for f in files:
-                one(f)
-                if errors:
-                    break
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.workers, len(files))) as pool:
-                list(pool.map(one, files))
+        with client:
+            if len(files) == 1 or self.workers <= 1:
+                for f in files:
+                    one(f)
+                    if errors:
+                        break
+            else:
+                with ThreadPoolExecutor(max_workers=min(self.workers, len(files))) as pool:
+                    list(pool.map(one, files))
         if errors:
             raise errors[0]
 
-    def _download(self, f: DataFile) -> None:
+    def _download(self, f: DataFile, client) -> None:
         """One file, with retries on transient failures; a checksum mismatch is not retried."""
         delay = 0.5
         for attempt in range(self.retries + 1):
             try:
-                return _fetch_verified(f.url(self.mirror), self.path(f), f, self.timeout_s)
+                return _fetch_verified(client, f.url(self.mirror), self.path(f), f)
             except _Transient as e:
                 if attempt == self.retries:
                     raise DownloadError(f"download of {f.path} failed after {attempt + 1} attempt(s): {e}") from None
@@ -229,7 +236,7 @@ def _new_part(dest: Path) -> tuple[int, Path]:
         os.close(fd)
 
 
-def _fetch_verified(url: str, dest: Path, f: DataFile, timeout_s: float) -> None:
+def _fetch_verified(client, url: str, dest: Path, f: DataFile) -> None:
     import httpx
 
     fd, tmp = _new_part(dest)
@@ -237,7 +244,7 @@ def _fetch_verified(url: str, dest: Path, f: DataFile, timeout_s: float) -> None
         with os.fdopen(fd, "wb") as out:
             h, n = hashlib.sha256(), 0
             try:
-                with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=True) as r:
+                with client.stream("GET", url) as r:
                     if r.status_code != 200:
                         msg = f"{url}: HTTP {r.status_code} {r.reason_phrase}"
                         if r.status_code >= 500 or r.status_code == 429:
