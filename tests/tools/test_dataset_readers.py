@@ -66,6 +66,8 @@ def test_csv_rows_lines_and_mapping(tmp_path):
         read_problems(str(path))
     with pytest.raises(InputError, match="p.csv: no column 'answer_text'"):
         read_problems(str(path), Columns(question="prompt", answer="answer_text"))
+    (tmp_path / "bom.csv").write_bytes("\ufeffquestion,answer\n1+1?,2\n".encode())  # saved by a spreadsheet
+    assert [p.gold for p in read_problems(str(tmp_path / "bom.csv")).problems] == ["2"]
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(InputError, match="empty.csv:1: empty CSV file"):
         read_problems(str(tmp_path / "empty.csv"))

@@ -57,10 +57,18 @@ def dataset_files(name: str, split: str | None = None, data_dir: DataDir = None,
 
 
 def dataset_path(name: str, split: str | None = None, data_dir: DataDir = None) -> Path:
-    """The dataset's folder (``<root>/gsm8k``) once its files (one split, or all) are present and verified."""
+    """The dataset's folder (``<root>/gsm8k``) once its files are present and verified.
+
+    ``split``: only that split's files. Otherwise every file in the cache (fetched if
+    missing), and every split's files in an offline copy (which may lack the license).
+    """
     src = _source(data_dir)
-    dataset_files(name, split, src)
-    return src.root / get_dataset(name).folder
+    ds = get_dataset(name)
+    if split or not src.offline:
+        dataset_files(name, split, src)
+    else:
+        src.paths([f for f in ds.files if any(f in ds.split_files(s) for s in ds.splits)])
+    return src.root / ds.folder
 
 
 def fetch_dataset(name: str, data_dir: DataDir = None, *, force: bool = False, on_file=None) -> Path:

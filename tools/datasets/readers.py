@@ -127,7 +127,7 @@ def _check_columns(source: str, names: list[str], columns: Columns) -> None:
 
 def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
     """Items of one JSON document: an array of rows, or an object holding exactly one array."""
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -154,7 +154,7 @@ def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _read_csv(path: Path, columns: Columns) -> JsonlLoad:
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: a spreadsheet's byte-order mark
         reader = csv.DictReader(f)
         try:
             names = reader.fieldnames

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -164,6 +165,8 @@ class DataSource:
         client = httpx.Client(timeout=self.timeout_s, follow_redirects=True,
                               limits=httpx.Limits(max_connections=self.workers))
 
+        lock = threading.Lock()  # on_file runs in the worker threads: one call at a time
+
         def one(f: DataFile) -> None:
             try:
                 self._download(f, client)
@@ -171,7 +174,8 @@ class DataSource:
                 errors.append(e)
                 return
             if on_file:
-                on_file(f, "downloaded")
+                with lock:
+                    on_file(f, "downloaded")
 
         with client:
             if len(files) == 1 or self.workers <= 1:
