@@ -34,7 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from .registry import DataFile
 
@@ -289,7 +289,3 @@ def _fsync_dir(folder: Path) -> None:
     finally:
         os.close(fd)
 
-
-def describe(files: Iterable[DataFile]) -> str:
-    fs = list(files)
-    return f"{len(fs)} file(s), {sum(f.size for f in fs) / 1e6:.1f} MB"
