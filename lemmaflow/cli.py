@@ -38,7 +38,7 @@ __all__ = [
 # the exit code.
 _COMMAND_MODULES: tuple[str, ...] = (
     "lemmaflow.cli_bench", "lemmaflow.cli_trace", "lemmaflow.cli_library", "lemmaflow.cli_prove",
-    "lemmaflow.cli_compose",
+    "lemmaflow.cli_compose", "lemmaflow.cli_data",
 )
 
 BUILTIN_PIPELINES = (
@@ -150,15 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "solve",
-        help="solve a JSONL file of problems with a pipeline, streaming results (resumable)",
+        help="solve a dataset or a file of problems with a pipeline, streaming results (resumable)",
         description=(
-            "Solve every problem of a JSONL file. Rows may be GSM8K ({question, answer '#### x'}), "
-            "MATH ({problem, answer}) or {id, question, answer}. Results are appended to --out as each "
-            "problem finishes; rerunning the same command skips finished problems. Bad input lines are "
-            "reported with their line number and skipped."
+            "Solve every problem of a registered dataset (--dataset gsm8k) or of a file (--input: JSONL, JSON, "
+            "CSV, Parquet, hf:ORG/NAME:SPLIT). Rows may be GSM8K ({question, answer '#### x'}), "
+            "MATH ({problem, answer}), {id, question, answer}, FOLIO or ProofWriter; --question-field and "
+            "--answer-field map other columns. Results are appended to --out as each "
+            "problem finishes; rerunning the same command skips finished problems. Bad input rows are "
+            "reported with their line (or row) number and skipped."
         ),
     )
-    s.add_argument("--input", required=True, help="problems JSONL")
+    from .cli_data import add_problem_arguments
+
+    add_problem_arguments(s)
     s.add_argument("--out", required=True, help="results JSONL (appended; resumable)")
     s.add_argument("--pipeline", default="sc", help=f"built-in ({', '.join(BUILTIN_PIPELINES)}) or a YAML/JSON spec path")
     s.add_argument("--n", type=int, help="samples per problem (nodes with an `n` field)")
@@ -291,8 +295,8 @@ def _solve(args) -> int:
     from lemmaflow.agents.budget import Budget
     from lemmaflow.agents.spec import SpecError
     from lemmaflow.tools.answers import AnswerChecker
-    from lemmaflow.tools.datasets import load_problems_jsonl
 
+    from .cli_data import load_problems_from_args, print_error, report_skipped
     from .report import ProgressReporter, result_table
 
     console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
@@ -304,13 +308,12 @@ def _solve(args) -> int:
         console.print(f"[red]lemmaflow: bad pipeline:[/red] {e}")
         return 2
     try:
-        loaded = load_problems_jsonl(args.input)
-    except OSError as e:
-        console.print(f"[red]lemmaflow: cannot read {args.input}:[/red] {e}")
+        loaded = load_problems_from_args(args, limit=args.limit)
+    except (OSError, ValueError) as e:
+        print_error(console, "lemmaflow", f"cannot load problems: {e}")
         return 2
-    for line_no, err in loaded.errors:
-        console.print(f"[yellow]{args.input}:{line_no}: skipped: {err}[/yellow]")
-    problems = loaded.problems[: args.limit] if args.limit else loaded.problems
+    report_skipped(console, loaded)
+    problems = loaded.problems
     if not problems:
         console.print("[red]lemmaflow: no valid problems in the input[/red]")
         return 2

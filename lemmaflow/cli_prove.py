@@ -2,6 +2,7 @@
 
     lemmaflow prove --dataset minif2f-coq:valid --attempts 8 --library runs/lib.db --out runs/prove
     lemmaflow prove --dataset minif2f-coq:valid --attempts 1 --limit 2 --max-tokens 64 --out runs/tiny
+    lemmaflow prove --input my_theorems/ --attempts 4 --out runs/mine      # .v files, one Theorem each
     LEMMAFLOW_LEAN_REPL="lake env .../repl" lemmaflow prove --dataset minif2f-lean4:valid --out runs/lean
 
 The dataset decides the prover: ``minif2f-coq`` runs on the warm Coq pool,
@@ -26,8 +27,7 @@ import os
 
 __all__ = ["add_parser", "dataset_language", "load_dataset", "make_prover", "prove_command"]
 
-DATASETS = {"minif2f-coq": ("valid", "test", "all"), "minif2f-lean4": ("valid", "test", "all")}
-LANGUAGE = {"minif2f-coq": "coq", "minif2f-lean4": "lean4"}
+PROVE_KINDS = ("coq", "lean4")  # registry kinds this command proves (lemmaflow data ls)
 
 
 def add_parser(subparsers) -> None:
@@ -39,9 +39,14 @@ def add_parser(subparsers) -> None:
                      "lemmas, check every lemma with the real prover (Coq pool; Lean REPL pool from "
                      "$LEMMAFLOW_LEAN_REPL), grow the library (verified helpers, requests), evolve it between "
                      "problems. Rerun the same command to resume after an interruption (kill -9 too)."))
-    p.add_argument("--dataset", default="minif2f-coq:valid",
-                   help="minif2f-coq:valid|test|all (Coq) or minif2f-lean4:valid|test|all (Lean 4)")
-    p.add_argument("--data-dir", help="benchmark data folder (default: $LEMMAFLOW_DATA or ../shared/data)")
+    from .cli_data import add_data_dir_argument
+
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--dataset", default="minif2f-coq:valid", metavar="NAME[:SPLIT][:LIMIT]",
+                     help="minif2f-coq:valid|test|all (Coq) or minif2f-lean4:valid|test|all (Lean 4); "
+                          "fetched into the cache on first use")
+    src.add_argument("--input", metavar="PATH", help="a Coq .v file or a folder of them: one Theorem named like its file")
+    add_data_dir_argument(p)
     p.add_argument("--attempts", type=int, default=1, help="attempts per problem (pass@N)")
     p.add_argument("--library", default=os.environ.get("LEMMAFLOW_LIBRARY", "runs/library.db"),
                    help="lemma library: file path, sqlite:///path.db or postgresql://... (default: runs/library.db)")
@@ -76,27 +81,40 @@ def add_parser(subparsers) -> None:
 
 
 def dataset_language(spec: str) -> str:
-    """The proof language of a dataset spec (``coq`` / ``lean4``); ValueError for an unknown dataset."""
-    name = spec.partition(":")[0]
-    if name not in LANGUAGE:
-        raise ValueError(f"unknown dataset {spec!r}; known: " + ", ".join(f"{n}:{s}" for n, ss in DATASETS.items()
-                                                                          for s in ss))
-    return LANGUAGE[name]
+    """The proof language of a dataset spec (``coq`` / ``lean4``, from the registry); ValueError otherwise."""
+    from lemmaflow.tools.datasets import get_dataset, parse_dataset_spec
+
+    kind = get_dataset(parse_dataset_spec(spec).name).kind
+    if kind not in PROVE_KINDS:
+        raise ValueError(f"lemmaflow prove runs on Coq datasets (minif2f-coq[:valid|test|all]) and Lean 4 datasets "
+                         f"(minif2f-lean4[:valid|test|all]); {spec.partition(':')[0]} is {kind}")
+    return kind
 
 
 def load_dataset(spec: str, data_dir: str | None = None):
-    """``minif2f-coq:valid`` / ``minif2f-lean4:test`` -> the problems; ValueError for an unknown dataset or split."""
-    from lemmaflow.tools.provers.minif2f import load_minif2f_coq
-    from lemmaflow.tools.provers.minif2f_lean import load_minif2f_lean
+    """``minif2f-coq:valid[:LIMIT]`` / ``minif2f-lean4:test`` -> the problems (registry); ValueError for an
+    unknown dataset or split."""
+    from lemmaflow.tools.datasets import get_dataset, load_dataset as load_registered, parse_dataset_spec
 
-    name, _, split = spec.partition(":")
-    split = split or "valid"
-    if name not in DATASETS or split not in DATASETS[name]:
-        known = ", ".join(f"{n}:{s}" for n, ss in DATASETS.items() for s in ss)
-        raise ValueError(f"unknown dataset {spec!r}; known: {known}")
-    if name == "minif2f-lean4":
-        return load_minif2f_lean(split, data_dir)  # type: ignore[arg-type]
-    return load_minif2f_coq(split, data_dir)  # type: ignore[arg-type]
+    ref = parse_dataset_spec(spec)
+    kind = get_dataset(ref.name).kind
+    if kind not in PROVE_KINDS:
+        raise ValueError(f"lemmaflow prove runs on Coq datasets (minif2f-coq[:valid|test|all]) and Lean 4 datasets "
+                         f"(minif2f-lean4[:valid|test|all]); {ref.name} is {kind}")
+    return load_registered(spec, data_dir=data_dir)
+
+
+def load_input(path: str):
+    """Coq problems from a ``.v`` file or a folder of them (the theorem is named like its file)."""
+    from pathlib import Path
+
+    from lemmaflow.tools.provers.minif2f import parse_coq_problem
+
+    p = Path(path)
+    files = sorted(p.glob("*.v")) if p.is_dir() else [p]
+    if not files or not files[0].is_file():
+        raise FileNotFoundError(f"{path}: no .v file here")
+    return [parse_coq_problem(f.read_text(encoding="utf-8"), f.stem, "input", str(f)) for f in files]
 
 
 def make_prover(language: str, pool_size: int, timeout_s: float, **options):
@@ -120,15 +138,17 @@ def prove_command(args) -> int:
     quiet_engine_logs(args.verbose)
     console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
     try:
-        problems = load_dataset(args.dataset, args.data_dir)
-    except (ValueError, FileNotFoundError) as e:
-        console.print(f"[red]lemmaflow: {e}[/red]")
+        problems = load_input(args.input) if args.input else load_dataset(args.dataset, args.data_dir)
+    except (ValueError, OSError) as e:
+        from .cli_data import print_error
+
+        print_error(console, "lemmaflow prove", e)
         return 2
     if args.problems:
         wanted = set(args.problems)
         missing = wanted - {p.name for p in problems}
         if missing:
-            console.print(f"[red]lemmaflow: no such problems in {args.dataset}: {', '.join(sorted(missing))}[/red]")
+            console.print(f"[red]lemmaflow: no such problems in {args.input or args.dataset}: {', '.join(sorted(missing))}[/red]")
             return 2
         problems = [p for p in problems if p.name in wanted]
     if args.limit:
@@ -160,7 +180,7 @@ def prove_command(args) -> int:
     except Exception as e:  # bad URL, server down, schema too new
         console.print(f"[red]lemmaflow: cannot open library {args.library}:[/red] {e}")
         return 2
-    language = dataset_language(args.dataset)
+    language = "coq" if args.input else dataset_language(args.dataset)  # --input reads Coq .v files
     coq = make_prover(language, args.pool_size, args.check_timeout, confine=not args.unconfined_prover)  # the prover of the dataset's language
     try:
         coq.start()
@@ -176,7 +196,7 @@ def prove_command(args) -> int:
     from .engine_logs import loading_backend
 
     try:
-        probe = ProveJob(problems, None, coq, store, args.out, config, dataset=args.dataset)
+        probe = ProveJob(problems, None, coq, store, args.out, config, dataset=args.input or args.dataset)
     except (JobMismatch, VersionMismatch) as e:
         coq.close()
         store.close()
@@ -220,7 +240,7 @@ def prove_command(args) -> int:
                              f"{'left out' if row.get('version_excluded') else 'SHOWN'})" if vm else ""))
 
     try:
-        job = ProveJob(problems, backend, coq, store, args.out, config, dataset=args.dataset, on_step=on_step)
+        job = ProveJob(problems, backend, coq, store, args.out, config, dataset=args.input or args.dataset, on_step=on_step)
     except (JobMismatch, VersionMismatch) as e:
         for close in (getattr(backend, "close", None), coq.close, store.close):
             if close:
