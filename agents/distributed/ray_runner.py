@@ -244,6 +244,7 @@ class RayWorkerPool:
     def start(self) -> "RayWorkerPool":
         ray = import_ray()
         if not ray.is_initialized():
+            _check_reachable(self.address)
             kwargs = dict(log_to_driver=self.log_to_driver, **self.init_kwargs)
             kwargs.setdefault("logging_level", "WARNING")
             try:
@@ -299,6 +300,22 @@ class RayWorkerPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail in seconds on a HOST:PORT nobody listens on (Ray itself retries the GCS for minutes)."""
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # let Ray parse (and reject) it
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address}: {e}") from e
 
 
 async def _describe(handle, poll_s: float = 0.25) -> dict:
