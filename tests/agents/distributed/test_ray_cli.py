@@ -1,0 +1,76 @@
+"""``lemmaflow solve --ray`` end to end: a subprocess driver joins the test's Ray cluster; two workers each
+talk to a real OpenAI-compatible HTTP server on 127.0.0.1; a rerun resumes; a bad address is a clear error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from tests.agents.backends.flaky_server import Script, serve
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _solve(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lemmaflow.cli", "solve", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_solve_ray_through_the_cli_writes_each_problem_once_and_resumes(ray_cluster, tmp_path):
+    inp = tmp_path / "p.jsonl"
+    inp.write_text("".join(json.dumps({"id": f"p{i}", "question": f"What is {i} + {4 - i}?", "answer": "4"}) + "\n"
+                           for i in range(8)) + "not json\n")
+    out = tmp_path / "r.jsonl"
+    script = Script([])
+    with serve(script) as url:
+        args = ["--input", str(inp), "--out", str(out), "--pipeline", "cot", "--backend", "openai",
+                "--base-url", url, "--model", "served-model", "--ray", ray_cluster["address"], "--workers", "2",
+                "--worker-cpus", "0.25", "--concurrency", "2", "--no-progress"]
+        r = _solve(*args)
+        assert r.returncode == 0, r.stderr[-3000:]
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(rows) == 8 and set(Counter(r["id"] for r in rows).values()) == {1}
+        assert all(r["status"] == "ok" and r["correct"] and r["model"] == "served-model" for r in rows)
+        assert len(script.requests) == 8  # one chain of thought per problem, from the workers
+        assert "skipped" in r.stderr and ":9:" in r.stderr  # the bad input line is reported
+        assert "lemmaflow results" in r.stdout and "100.0%" in r.stdout
+        again = _solve(*args)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(out.read_text().splitlines()) == 8 and len(script.requests) == 8  # all skipped
+
+
+def test_solve_ray_with_an_unreachable_cluster_is_a_clear_error(tmp_path):
+    inp = tmp_path / "p.jsonl"
+    inp.write_text(json.dumps({"id": "p", "question": "1+1?", "answer": "2"}) + "\n")
+    r = _solve("--input", str(inp), "--out", str(tmp_path / "r.jsonl"), "--pipeline", "cot", "--backend", "openai",
+               "--model", "m", "--ray", "127.0.0.1:9", "--no-progress", timeout=240)
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "Ray cluster" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_bench_ray_runs_every_pipeline_and_the_matched_sc_on_the_workers(ray_cluster, tmp_path):
+    inp = tmp_path / "p.jsonl"
+    inp.write_text("".join(json.dumps({"id": f"p{i}", "question": f"What is {i} + {4 - i}?", "answer": "4"}) + "\n"
+                           for i in range(4)))
+    out = tmp_path / "bench"
+    script = Script([])
+    with serve(script) as url:
+        r = subprocess.run(
+            [sys.executable, "-m", "lemmaflow.cli", "bench", "--input", str(inp), "--out", str(out),
+             "--pipelines", "cot,sc", "--n", "2", "--backend", "openai", "--base-url", url, "--model", "served-model",
+             "--ray", ray_cluster["address"], "--workers", "2", "--worker-cpus", "0.25", "--no-progress"],
+            cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads((out / "bench.json").read_text())
+    assert report["model"] == "served-model"
+    rows = {row["label"]: row for row in report["rows"]}
+    assert rows["cot"]["problems"] == 4 and rows["cot"]["accuracy"] == 1.0
+    assert rows["sc"]["problems"] == 4
+    for f in (out / "results").glob("*.jsonl"):
+        ids = [json.loads(line)["id"] for line in f.read_text().splitlines()]
+        assert sorted(ids) == [f"p{i}" for i in range(4)], f.name
+    assert script.requests  # the workers did the sampling
