@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.factory import ModelSpec
 from .graph import Pipeline, PipelineError
-from .node import Node
+from .registry import NodeRegistry, SpecError, default_registry
 
 __all__ = [
     "EdgeSpec",
@@ -46,10 +46,6 @@ __all__ = [
 ]
 
 _TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str]}
-
-
-class SpecError(ValueError):
-    """A spec file or dict is malformed; the message says where."""
 
 
 class NodeSpec(BaseModel):
@@ -77,36 +73,6 @@ class PipelineSpec(BaseModel):
     # Named models besides the generator (role -> how to build it), e.g.
     # {verifier: {kind: openai, model: ..., base_url: ...}, prm: {kind: vllm_reward, model: ...}}.
     models: dict[str, ModelSpec] = Field(default_factory=dict)
-
-
-class NodeRegistry:
-    """Maps spec ``type`` names to node classes."""
-
-    def __init__(self, nodes: dict[str, type[Node]] | None = None):
-        self._nodes: dict[str, type[Node]] = dict(nodes or {})
-
-    def register(self, cls: type[Node], kind: str | None = None) -> type[Node]:
-        kind = kind or cls.kind
-        if not kind:
-            raise ValueError(f"{cls.__name__} has no `kind`; pass one to register()")
-        self._nodes[kind] = cls
-        return cls
-
-    def get(self, kind: str) -> type[Node]:
-        try:
-            return self._nodes[kind]
-        except KeyError:
-            raise SpecError(f"unknown node type {kind!r}; known types: {sorted(self._nodes)}") from None
-
-    def kinds(self) -> list[str]:
-        return sorted(self._nodes)
-
-
-def default_registry() -> NodeRegistry:
-    """A new registry holding every built-in node."""
-    from .nodes import BUILTIN_NODES
-
-    return NodeRegistry({cls.kind: cls for cls in BUILTIN_NODES})
 
 
 def build_pipeline(spec: PipelineSpec | dict, registry: NodeRegistry | None = None) -> Pipeline:
