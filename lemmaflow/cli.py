@@ -25,6 +25,7 @@ __all__ = [
     "build_parser",
     "build_models",
     "make_generator",
+    "make_worker_generator",
     "model_specs",
     "pipeline_needs_executor",
     "pipeline_needs_store",
@@ -244,6 +245,15 @@ def make_generator(args):
     return _make_backend(args)
 
 
+def make_worker_generator(options: dict[str, Any]):
+    """Inside a Ray worker: the generator :func:`make_generator` builds from these options
+    (``lemmaflow.cli_ray.backend_options`` of the command line), logs quieted as in-process."""
+    from .engine_logs import quiet_engine_logs
+
+    quiet_engine_logs(bool(options.get("verbose")))  # before anything imports vllm
+    return make_generator(argparse.Namespace(**options))
+
+
 def _make_backend(args):
     from lemmaflow.agents.backends import (
         OpenAIBackend, OpenAIConfig, VLLMBackend, VLLMConfig, make_embedded_backend,
@@ -320,9 +330,14 @@ def _solve(args) -> int:
     if args.ray is not None:  # the workers build backend, models, executor and library handle themselves
         if store is not None:
             store.close()
-        from .cli_ray import solve_on_ray
+        import functools
 
-        return solve_on_ray(args, pipeline, problems, budget, loaded.errors, console)
+        from .cli_ray import backend_options, solve_on_ray
+
+        return solve_on_ray(args, pipeline, problems, budget, loaded.errors, console,
+                            generator=functools.partial(make_worker_generator, backend_options(args)),
+                            models=model_specs(pipeline, args.model_for),
+                            needs_executor=pipeline_needs_executor(pipeline))
     from .engine_logs import loading_backend
 
     with loading_backend(console, args):

@@ -186,13 +186,16 @@ def run_bench_command(args) -> int:
     if args.ray is not None:  # workers build the engine, models and executor; the pool stands in for the backend
         from lemmaflow.agents.distributed import RayBatchRunner, RayUnavailable
 
-        from .cli import model_specs
-        from .cli_ray import make_pool
+        import functools
+
+        from .cli import make_worker_generator, model_specs
+        from .cli_ray import backend_options, make_pool
 
         try:
             specs = {label: model_specs(pipe, args.model_for) for label, pipe in pipelines}
             with console.status(f"starting {args.workers} Ray worker(s) ({args.backend})"):
-                backend = make_pool(args, sandbox=args.sandbox)
+                backend = make_pool(args, functools.partial(make_worker_generator, backend_options(args)),
+                                    sandbox=args.sandbox)
         except (ValueError, RayUnavailable) as e:
             console.print(f"[red]lemmaflow bench: {e}[/red]")
             return 2

@@ -9,7 +9,8 @@ Examples::
         --ray --workers 4 --out runs/x.jsonl            # a local Ray instance; four actors sharing one endpoint
 
 Each worker builds its generator from the same options the in-process path uses (``--backend``,
-``--model``, ``--base-url``, ...; see :func:`make_worker_generator`), its own sandbox executor and
+``--model``, ``--base-url``, ...: :func:`lemmaflow.cli.make_worker_generator` of :func:`backend_options`,
+passed in by the command), its own sandbox executor and
 its own handle on ``--library``. The driver (this process) writes ``--out``; see
 :mod:`lemmaflow.agents.distributed.ray_runner`.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_ray_arguments", "backend_options", "make_pool", "make_worker_generator", "solve_on_ray"]
+__all__ = ["add_ray_arguments", "backend_options", "make_pool", "solve_on_ray"]
 
 # The options make_generator reads; a worker rebuilds the same backend from them.
 _BACKEND_FIELDS = ("backend", "model", "base_url", "api_key", "seed", "verbose")
@@ -43,31 +44,25 @@ def backend_options(args) -> dict[str, Any]:
     return {f: getattr(args, f, None) for f in _BACKEND_FIELDS}
 
 
-def make_worker_generator(options: dict[str, Any]):
-    """Inside a worker: the generator the in-process path would build from these options."""
-    from .cli import make_generator
-    from .engine_logs import quiet_engine_logs
-
-    quiet_engine_logs(bool(options.get("verbose")))  # before anything imports vllm
-    return make_generator(argparse.Namespace(**options))
-
-
-def make_pool(args, *, library: str | None = None, sandbox: str | None = None):
-    """A started :class:`RayWorkerPool` from ``--ray``/``--workers``/... and the backend options."""
-    import functools
-
+def make_pool(args, generator, *, library: str | None = None, sandbox: str | None = None):
+    """A started :class:`RayWorkerPool` from ``--ray``/``--workers``/...; ``generator``: the picklable
+    zero-argument factory each worker calls (the command's ``make_worker_generator`` of :func:`backend_options`)."""
     from lemmaflow.agents.distributed import RayWorkerPool, WorkerSetup
 
     gpus = args.worker_gpus if args.worker_gpus is not None else (1.0 if args.backend == "vllm" else 0.0)
-    setup = WorkerSetup(generator=functools.partial(make_worker_generator, backend_options(args)),
-                        library=library, **({"sandbox": sandbox} if sandbox else {}))
+    setup = WorkerSetup(generator=generator, library=library, **({"sandbox": sandbox} if sandbox else {}))
     pool = RayWorkerPool(setup, workers=args.workers, address=args.ray or None, num_cpus_per_worker=args.worker_cpus,
                          num_gpus_per_worker=gpus, log_to_driver=bool(getattr(args, "verbose", False)))
     return pool.start()
 
 
-def solve_on_ray(args, pipeline, problems, budget, bad_lines, console) -> int:
-    """``lemmaflow solve --ray``: the checks before this are solve's own; results table as in-process."""
+def solve_on_ray(args, pipeline, problems, budget, bad_lines, console, *, generator, models: dict,
+                 needs_executor: bool) -> int:
+    """``lemmaflow solve --ray``: the checks before this are solve's own; results table as in-process.
+
+    ``generator``: the workers' generator factory; ``models``: role -> ModelSpec; ``needs_executor``:
+    whether the pipeline runs model-written code (then each worker starts a ``--sandbox`` executor).
+    """
     import asyncio
 
     from rich.console import Console
@@ -75,20 +70,18 @@ def solve_on_ray(args, pipeline, problems, budget, bad_lines, console) -> int:
     from lemmaflow.agents.batch import ProblemResult, load_results
     from lemmaflow.agents.distributed import RayBatchRunner, RayUnavailable
 
-    from .cli import model_specs, pipeline_needs_executor
     from .report import ProgressReporter, result_table
 
     try:
         with console.status(f"starting {args.workers} Ray worker(s) ({args.backend})"):
-            pool = make_pool(args, library=args.library,
-                             sandbox=args.sandbox if pipeline_needs_executor(pipeline) else None)
+            pool = make_pool(args, generator, library=args.library, sandbox=args.sandbox if needs_executor else None)
     except RayUnavailable as e:
         console.print(f"[red]lemmaflow: {e}[/red]")
         return 2
     reporter = ProgressReporter(console, total=len(problems), enabled=not args.no_progress)
     try:
         runner = RayBatchRunner(pipeline, pool, out_path=args.out, budget=budget, concurrency=args.concurrency,
-                                trace_path=args.trace, models=model_specs(pipeline, args.model_for),
+                                trace_path=args.trace, models=models,
                                 on_result=reporter.update,
                                 coalesce_s=None if args.coalesce_ms is None else args.coalesce_ms / 1000)
         with reporter:
