@@ -65,7 +65,7 @@ from ..budget import Budget
 from ..graph import Pipeline
 from ..trace import append_jsonl
 
-__all__ = ["RayBatchRunner", "RayUnavailable", "RayWorker", "RayWorkerPool", "WorkerSetup", "JobSpec"]
+__all__ = ["JobSpec", "RayBatchRunner", "RayUnavailable", "RayWorker", "RayWorkerPool", "UnknownJob", "WorkerSetup"]
 
 INSTALL_HINT = "Ray is not installed: pip install 'lemmaflow[ray]'"
 
@@ -81,6 +81,10 @@ def import_ray():
     except ImportError as e:
         raise RayUnavailable(INSTALL_HINT) from e
     return ray
+
+
+class UnknownJob(RuntimeError):
+    """A worker was asked to solve a problem of a job it has not prepared."""
 
 
 class WorkerSetup(BaseModel):
@@ -147,14 +151,18 @@ class RayWorker:
 
         return {"model_id": self.backend.model_id, "pid": os.getpid(), "host": socket.gethostname()}
 
-    async def _runner(self, job_id: str, job_ref: list) -> BatchRunner:
+    def prepare(self, job_id: str, job: JobSpec) -> str:
+        """Build a job's runner (pipeline, models, maybe the executor) once; return its keys' model part.
+
+        The driver calls it on every worker before giving it the job's problems, and again on a
+        worker Ray restarted (a new process has no jobs).
+        """
         runner = self._runners.get(job_id)
-        if runner is not None:
-            return runner
-        job: JobSpec = await job_ref[0]  # nested in a list: Ray fetches it only when a job is new here
-        runner = self._runners.get(job_id)  # another coroutine may have built it meanwhile
-        if runner is not None:
-            return runner
+        if runner is None:
+            runner = self._runners[job_id] = self._build(job)
+        return model_label(self.backend.model_id, runner.models)
+
+    def _build(self, job: JobSpec) -> BatchRunner:
         from ..spec import build_pipeline
 
         pipeline = build_pipeline(job.pipeline)
@@ -173,18 +181,15 @@ class RayWorker:
         runner = BatchRunner(pipeline, self.backend, self.checker, out_path=os.devnull, budget=job.budget,
                              concurrency=job.concurrency, executor=self.executor, store=self.store, models=models,
                              run_id=job.run_id, coalesce_s=job.coalesce_s)
-        self._runners[job_id] = runner
+        runner.with_trace = job.with_trace  # type: ignore[attr-defined]
         return runner
 
-    async def label(self, job_id: str, job_ref: list) -> str:
-        """The model part of this job's result keys, as the in-process runner computes it."""
-        runner = await self._runner(job_id, job_ref)
-        return model_label(self.backend.model_id, runner.models)
-
-    async def solve(self, job_id: str, job_ref: list, key: str, problem: dict) -> dict:
-        runner = await self._runner(job_id, job_ref)
-        res, trace = await runner.solve_one(key, Problem.model_validate(problem), with_trace=bool(job_ref[1]))
-        return {"result": res.model_dump(mode="json"), "trace": trace, "pid": os.getpid()}
+    async def solve(self, job_id: str, key: str, problem: dict) -> dict:
+        runner = self._runners.get(job_id)
+        if runner is None:  # never happens: the driver prepares a worker before sending it work
+            raise UnknownJob(f"job {job_id} was not prepared on this worker")
+        res, trace = await runner.solve_one(key, Problem.model_validate(problem), with_trace=runner.with_trace)
+        return {"result": res.model_dump(mode="json"), "trace": trace}
 
     def pid(self) -> int:
         return os.getpid()
@@ -385,22 +390,15 @@ class RayBatchRunner:
         self.concurrency = concurrency
         self.summary = BatchSummary()
         self._label: str | None = None
-        self._job_ref = None
         self.requeued = 0  # problems put back in the queue because their worker died
 
     # -- keys -------------------------------------------------------------------------------
-
-    def _ensure_job(self):
-        ray = import_ray()
-        if self._job_ref is None:
-            self._job_ref = ray.put(self.job)
-        return [self._job_ref, self.job.with_trace]
 
     def _model_label(self) -> str:
         if self._label is None:
             ray = import_ray()
             slot = next(s for s in self.pool.slots if s.state != "dead")
-            self._label = ray.get(slot.handle.label.remote(self.job.job_id(), self._ensure_job()))
+            self._label = ray.get(slot.handle.prepare.remote(self.job.job_id(), self.job))
         return self._label
 
     def key(self, problem: Problem) -> str:
@@ -415,9 +413,9 @@ class RayBatchRunner:
         if hasattr(problems, "__len__"):
             s.total = len(problems)  # type: ignore[arg-type]
         finished = finished_keys(self.out_path)
-        job_id, job_ref = self.job.job_id(), self._ensure_job()
+        job_id = self.job.job_id()
         # Every live worker builds the job now (its models, maybe an executor): errors surface here.
-        labels = await asyncio.gather(*(s_.handle.label.remote(job_id, job_ref) for s_ in self.pool.slots
+        labels = await asyncio.gather(*(s_.handle.prepare.remote(job_id, self.job) for s_ in self.pool.slots
                                         if s_.state == "up"))
         if len(set(labels)) != 1:
             raise RayUnavailable(f"workers disagree on the models: {sorted(set(labels))}")
@@ -459,11 +457,16 @@ class RayBatchRunner:
         async def call(ref):
             return await ref
 
-        def emit(res: ProblemResult, trace: list[dict] | None) -> None:
+        async def back(slot: _Slot) -> dict:  # a restarted worker: up once it answers and has the job again
+            info = await _describe(slot.handle)
+            await slot.handle.prepare.remote(job_id, self.job)
+            return info
+
+        def emit(res: ProblemResult, trace: list[dict] | None, row: dict | None = None) -> None:
             if res.key in written:  # never twice in one run, whatever a worker sends
                 return
             written.add(res.key)
-            append_jsonl(self.out_path, [res.model_dump(mode="json")])
+            append_jsonl(self.out_path, [row if row is not None else res.model_dump(mode="json")])
             if trace is not None and self.trace_path is not None:
                 append_jsonl(self.trace_path, trace, fsync=False)
             s.record(res)
@@ -483,11 +486,11 @@ class RayBatchRunner:
                 retry.append((key, problem))
             if slot.state == "up":  # wait for Ray's restart before giving it work again
                 slot.state = "recovering"
-                probes[asyncio.ensure_future(_describe(slot.handle))] = slot
+                probes[asyncio.ensure_future(back(slot))] = slot
 
         for slot in self.pool.slots:  # lost in an earlier run and not answering yet: ask again
             if slot.state == "recovering":
-                probes[asyncio.ensure_future(_describe(slot.handle))] = slot
+                probes[asyncio.ensure_future(back(slot))] = slot
         try:
             while True:
                 for slot in self.pool.slots:
@@ -496,7 +499,7 @@ class RayBatchRunner:
                         if item is None:
                             break
                         k, p = item
-                        ref = slot.handle.solve.remote(job_id, job_ref, k, p.model_dump(mode="json"))
+                        ref = slot.handle.solve.remote(job_id, k, p.model_dump(mode="json"))
                         pending[asyncio.ensure_future(call(ref))] = (slot, k, p)
                         slot.inflight += 1
                 if not pending:
@@ -530,7 +533,8 @@ class RayBatchRunner:
                                                model=self.pool.model_id, pipeline=self.pipeline.name,
                                                finished_at=time.time()), None)
                         continue
-                    emit(ProblemResult.model_validate(out["result"]), out.get("trace"))
+                    row = out["result"]  # the worker's model_dump of a validated ProblemResult: not validated twice
+                    emit(ProblemResult.model_construct(**row), out.get("trace"), row)
         finally:
             for fut in [*pending, *probes]:  # Ctrl-C: finished problems are on disk
                 fut.cancel()
