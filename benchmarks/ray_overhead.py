@@ -45,7 +45,7 @@ def measure(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="lemmaflow-ray-overhead-"))
     t0 = time.perf_counter()
     pool = RayWorkerPool(WorkerSetup(generator=functools.partial(ScriptedLM, [ANSWER], latency_s=latency)),
-                         workers=1, init_kwargs=dict(num_cpus=2, include_dashboard=False,
+                         workers=1, address="local", init_kwargs=dict(num_cpus=2, include_dashboard=False,
                                                      object_store_memory=100 * 2**20))
     pool.start()
     startup_s = time.perf_counter() - t0

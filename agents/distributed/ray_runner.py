@@ -100,6 +100,8 @@ class WorkerSetup(BaseModel):
     generator: ModelSpec | Callable[[], Any]
     sandbox: Literal["forkserver", "bwrap", "docker", "subprocess"] = "forkserver"
     library: str | None = None
+    # Coq sessions for prove jobs (CoqConfig fields, e.g. {"pool_size": 2, "timeout_s": 30}); started on first use.
+    prover: dict[str, Any] | None = None
 
 
 class JobSpec(BaseModel):
@@ -142,6 +144,8 @@ class RayWorker:
 
             self.store = open_store(setup.library)
         self.executor = None
+        self._prover = None
+        self._prove_jobs: dict[str, Any] = {}  # job id -> a ProveJob of this worker (no checkpoints)
         self._models: dict[str, Any] = {}  # ModelSpec json -> built model, shared by jobs
         self._runners: dict[str, BatchRunner] = {}  # job id -> the runner whose solve_one we call
 
@@ -191,6 +195,39 @@ class RayWorker:
         res, trace = await runner.solve_one(key, Problem.model_validate(problem), with_trace=runner.with_trace)
         return {"result": res.model_dump(mode="json"), "trace": trace}
 
+    def prover(self):
+        """This worker's warm Coq sessions (prove jobs), started on first use."""
+        if self._prover is None:
+            from ...tools.provers.coq import CoqProver
+
+            prover = CoqProver(**(self.setup.prover or {}))
+            prover.start()
+            self._prover = prover
+        return self._prover
+
+    async def prove_step(self, job_id: str, spec, kind: str, args: list) -> dict:
+        """One attempt (``kind="attempt"``: arm, attempt, problem) or evolver step (``"evolve"``: key, attempt,
+        after) of a prove job (:mod:`.ray_prove`), with ProveJob's own code on this worker's engine, Coq
+        sessions and library. ``spec``: a :class:`~.ray_prove.ProveSpec`."""
+        import tempfile
+
+        from ...tools.provers.minif2f import CoqProblem
+        from ..proving.job import ProveJob
+
+        job = self._prove_jobs.get(job_id)
+        if job is None:
+            if self.store is None:
+                raise RuntimeError("prove --ray: the workers need a library (WorkerSetup.library)")
+            scratch = tempfile.mkdtemp(prefix="lemmaflow-prove-worker-")  # ProveJob's metadata, nothing else
+            job = ProveJob([], self.backend, self.prover(), self.store, scratch, spec.config, dataset=spec.dataset)
+            job.run_id = spec.run_id  # library events belong to the driver's run
+            self._prove_jobs[job_id] = job
+        if kind == "attempt":
+            arm, attempt, problem = args
+            return await job._attempt(arm, attempt, CoqProblem.model_validate(problem))
+        key, attempt, after = args
+        return await job._evolve(key, attempt, after)
+
     def pid(self) -> int:
         return os.getpid()
 
@@ -198,7 +235,7 @@ class RayWorker:
         for m in self._models.values():
             if m is not self.backend and hasattr(m, "close"):
                 m.close()
-        for thing in (self.backend, self.executor, self.store, self.checker):
+        for thing in (self.backend, self.executor, self._prover, self.store, self.checker):
             close = getattr(thing, "close", None)
             if close:
                 try:

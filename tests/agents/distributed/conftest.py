@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(scope="session")
 def ray_cluster():
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'lemmaflow[ray]'")
-    ctx = ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20, log_to_driver=False,
+    ctx = ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20, log_to_driver=False,
                    logging_level="WARNING")
     yield {"address": ctx.address_info["gcs_address"], "ray": ray}
     ray.shutdown()
