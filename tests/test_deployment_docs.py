@@ -49,6 +49,7 @@ NOT_RUN = [  # installs, or other hosts: a system PostgreSQL service, a multi-no
     "sudo -u postgres psql -c \"CREATE USER lemmaflow PASSWORD 'change-me'\"",
     "sudo -u postgres createdb -O lemmaflow lemmaflow",
     "export LEMMAFLOW_LIBRARY=postgresql://lemmaflow:change-me@db-host:5432/lemmaflow",
+    "export RAY_AUTH_MODE=token",
     "ray start --head --port 6379",
     "ray start --address head-host:6379",
 ]
@@ -132,7 +133,8 @@ def test_ray_cluster_with_the_postgres_library(tmp_path):
         pytest.skip(f"no local PostgreSQL server: {e}")
     port = _free_port()
     work = _workdir(tmp_path)
-    env = _env(tmp_path, RAY_PORT=str(port), LEMMAFLOW_LIBRARY=pg.create_database("deploy"))
+    # `export RAY_AUTH_MODE=token` of the page, for the head and the driver alike
+    env = _env(tmp_path, RAY_PORT=str(port), LEMMAFLOW_LIBRARY=pg.create_database("deploy"), RAY_AUTH_MODE="token")
     assert RAY_HEAD in DOC
     head = subprocess.Popen(["bash", "-c", f"exec {RAY_HEAD}"], cwd=work, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
