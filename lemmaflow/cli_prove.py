@@ -55,6 +55,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--check-timeout", type=float, default=30.0, help="seconds per Coq check")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per step)")
     add_backend_arguments(p)
+    from .cli_ray import add_ray_arguments
+
+    add_ray_arguments(p)  # with --ray, --concurrency stays the problems in flight across all workers
     p.set_defaults(handler=prove_command)
 
 
@@ -117,9 +120,11 @@ def prove_command(args) -> int:
     except Exception as e:  # bad URL, server down, schema too new
         console.print(f"[red]lemmaflow: cannot open library {args.library}:[/red] {e}")
         return 2
+    on_ray = args.ray is not None  # then each worker runs its own Coq sessions, not this process
     coq = CoqProver(pool_size=args.pool_size, timeout_s=args.check_timeout)
     try:
-        coq.start()
+        if not on_ray:
+            coq.start()
     except (ProverUnavailable, RuntimeError) as e:
         store.close()
         console.print(f"[red]lemmaflow: Coq is not available:[/red] {e}")
@@ -140,11 +145,27 @@ def prove_command(args) -> int:
         backend = None
     else:
         try:
-            with loading_backend(console, args):
-                backend = make_generator(args)
-        except BaseException:
+            if on_ray:  # the pool stands in for the backend: workers hold the engines
+                import functools
+
+                from .cli import make_worker_generator
+                from .cli_ray import backend_options, make_pool
+
+                with console.status(f"starting {args.workers} Ray worker(s) ({args.backend})"):
+                    backend = make_pool(args, functools.partial(make_worker_generator, backend_options(args)),
+                                        library=args.library,
+                                        prover={"pool_size": args.pool_size, "timeout_s": args.check_timeout})
+            else:
+                with loading_backend(console, args):
+                    backend = make_generator(args)
+        except BaseException as e:
             coq.close()
             store.close()
+            from lemmaflow.agents.distributed.ray_runner import RayUnavailable
+
+            if isinstance(e, RayUnavailable):
+                console.print(f"[red]lemmaflow: {e}[/red]")
+                return 2
             raise
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -165,7 +186,12 @@ def prove_command(args) -> int:
                           + (f" (used {', '.join(row['used_names'])})" if row.get("used_names") else ""))
 
     try:
-        job = ProveJob(problems, backend, coq, store, args.out, config, dataset=args.dataset, on_step=on_step)
+        if on_ray and backend is not None:
+            from lemmaflow.agents.distributed import RayProveJob
+
+            job = RayProveJob(problems, backend, store, args.out, config, dataset=args.dataset, on_step=on_step)
+        else:
+            job = ProveJob(problems, backend, coq, store, args.out, config, dataset=args.dataset, on_step=on_step)
     except JobMismatch as e:
         for close in (getattr(backend, "close", None), coq.close, store.close):
             if close:

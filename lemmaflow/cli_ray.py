@@ -44,13 +44,15 @@ def backend_options(args) -> dict[str, Any]:
     return {f: getattr(args, f, None) for f in _BACKEND_FIELDS}
 
 
-def make_pool(args, generator, *, library: str | None = None, sandbox: str | None = None):
+def make_pool(args, generator, *, library: str | None = None, sandbox: str | None = None,
+              prover: dict | None = None):
     """A started :class:`RayWorkerPool` from ``--ray``/``--workers``/...; ``generator``: the picklable
     zero-argument factory each worker calls (the command's ``make_worker_generator`` of :func:`backend_options`)."""
     from lemmaflow.agents.distributed import RayWorkerPool, WorkerSetup
 
     gpus = args.worker_gpus if args.worker_gpus is not None else (1.0 if args.backend == "vllm" else 0.0)
-    setup = WorkerSetup(generator=generator, library=library, **({"sandbox": sandbox} if sandbox else {}))
+    setup = WorkerSetup(generator=generator, library=library, prover=prover,
+                        **({"sandbox": sandbox} if sandbox else {}))
     pool = RayWorkerPool(setup, workers=args.workers, address=args.ray or None, num_cpus_per_worker=args.worker_cpus,
                          num_gpus_per_worker=gpus, log_to_driver=bool(getattr(args, "verbose", False)))
     return pool.start()

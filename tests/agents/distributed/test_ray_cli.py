@@ -74,3 +74,29 @@ def test_bench_ray_runs_every_pipeline_and_the_matched_sc_on_the_workers(ray_clu
         ids = [json.loads(line)["id"] for line in f.read_text().splitlines()]
         assert sorted(ids) == [f"p{i}" for i in range(4)], f.name
     assert script.requests  # the workers did the sampling
+
+
+def test_prove_ray_runs_attempts_on_workers_with_their_own_coq(ray_cluster, tmp_path):
+    """Real Coq in each worker, the served model's (non-proof) answers: every attempt ends once, unproved."""
+    out, lib = tmp_path / "out", tmp_path / "lib.db"
+    script = Script([])
+    with serve(script) as url:
+        args = [sys.executable, "-m", "lemmaflow.cli", "prove", "--dataset", "minif2f-coq:valid", "--attempts", "1",
+                "--limit", "2", "--out", str(out), "--library", str(lib), "--embedder", "hashing-256",
+                "--max-tokens", "32", "--repair-rounds", "0", "--no-sketch", "--evolve-every", "0", "--concurrency", "2",
+                "--backend", "openai", "--base-url", url, "--model", "served-model", "--ray", ray_cluster["address"],
+                "--workers", "2", "--worker-cpus", "0.25", "--pool-size", "1", "--no-progress"]
+        r = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        if r.returncode == 2 and "data" in r.stderr.lower() and "not found" in r.stderr.lower():
+            import pytest
+
+            pytest.skip(f"no miniF2F Coq data here: {r.stderr[-300:]}")
+        assert r.returncode == 0, r.stderr[-3000:]
+        rows = [json.loads(line) for line in (out / "attempts.jsonl").read_text().splitlines()]
+        assert sorted(r["key"] for r in rows) == sorted(f"{arm}/1/{p}" for arm in ("library", "baseline")
+                                                      for p in {r["problem"] for r in rows})
+        assert len(rows) == 4 and all(r["status"] == "ok" and not r["proved"] for r in rows)
+        assert json.loads((out / "report.json").read_text())["model"] == "served-model"
+        assert len(script.requests) >= 4  # the workers asked the served model
+        again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and "nothing to do" in again.stderr
