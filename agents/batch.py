@@ -55,7 +55,7 @@ from .trace import append_jsonl
 
 __all__ = [
     "BatchRunner", "BatchSummary", "KeySet", "ProblemResult", "finished_keys", "load_results", "load_results_iter",
-    "problem_key",
+    "model_label", "problem_key",
 ]
 
 FINISHED = ("ok", "budget_exhausted")
@@ -70,6 +70,17 @@ def problem_key(problem: Problem, pipeline_spec: dict, model_id: str) -> str:
         ensure_ascii=False,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def model_label(model_id: str, models: dict[str, Any] | None = None) -> str:
+    """The model part of a result key: the generator's id, plus every named model's (they change results too).
+
+    ``models`` maps a role to a backend (its ``model_id``) or to a plain model id string.
+    """
+    if not models:
+        return model_id
+    ids = {r: m if isinstance(m, str) else getattr(m, "model_id", "?") for r, m in models.items()}
+    return model_id + "|" + ",".join(f"{r}={i}" for r, i in sorted(ids.items()))
 
 
 class ProblemResult(BaseModel):
@@ -102,6 +113,18 @@ class BatchSummary(BaseModel):
     completion_tokens: int = 0
     wall_s: float = 0.0
     bad_lines: list[tuple[int, str]] = []
+
+    def record(self, res: "ProblemResult") -> None:
+        """Count one finished problem (done, failed, graded, tokens)."""
+        self.done += 1
+        total = res.usage.get("total", {}) if isinstance(res.usage, dict) else {}
+        self.prompt_tokens += int(total.get("prompt_tokens", 0) or 0)
+        self.completion_tokens += int(total.get("completion_tokens", 0) or 0)
+        if res.status == "error":
+            self.failed += 1
+        if res.correct is not None:
+            self.graded += 1
+            self.correct += int(res.correct)
 
     @property
     def accuracy(self) -> float | None:
@@ -238,10 +261,7 @@ class BatchRunner:
         self.summary = BatchSummary()
 
     def key(self, problem: Problem) -> str:
-        model = self.backend.model_id
-        if self.models:  # other models change results too
-            model += "|" + ",".join(f"{r}={getattr(m, 'model_id', '?')}" for r, m in sorted(self.models.items()))
-        return problem_key(problem, self.spec, model)
+        return problem_key(problem, self.spec, model_label(self.backend.model_id, self.models))
 
     async def run(self, problems: Iterable[Problem]) -> BatchSummary:
         """Solve ``problems`` (any iterable, read lazily), at most ``concurrency`` at once.
@@ -295,7 +315,19 @@ class BatchRunner:
         return s
 
     async def _solve(self, key: str, problem: Problem) -> ProblemResult:
-        s = self.summary
+        res, trace = await self.solve_one(key, problem, with_trace=self.trace_path is not None)
+        self.summary.record(res)
+        if trace is not None:
+            append_jsonl(self.trace_path, trace, fsync=False)
+        return res
+
+    async def solve_one(self, key: str, problem: Problem, *, with_trace: bool = False
+                        ) -> tuple[ProblemResult, list[dict] | None]:
+        """Solve one problem: its result (an error result if it failed) and, if asked, its trace events.
+
+        Records solved/unsolved in the store; writes neither the results file nor the summary
+        (the caller does: :meth:`run`, or a distributed driver such as ``RayBatchRunner``).
+        """
         ctx = RunContext.for_problem(
             self.gen_backend, problem.id, self.budget, checker=self.checker, executor=self.executor, store=self.store,
             models=self.models, run_id=self.run_id,
@@ -320,19 +352,9 @@ class BatchRunner:
         except Exception as e:  # never let one item kill the batch
             res = ProblemResult(**base, status="error", error=f"{type(e).__name__}: {e}",
                                 usage=ctx.ledger.snapshot(), finished_at=time.time())
-        s.done += 1
-        s.prompt_tokens += ctx.ledger.total.prompt_tokens
-        s.completion_tokens += ctx.ledger.total.completion_tokens
-        if res.status == "error":
-            s.failed += 1
-        if res.correct is not None:
-            s.graded += 1
-            s.correct += int(res.correct)
         if self.store is not None and res.correct is not None:
             try:  # reuse accounting: was this problem solved (whether or not it used the library)?
                 await asyncio.to_thread(self.store.record_problem, self.run_id, problem.id, solved=res.correct)
             except Exception as e:  # a store hiccup never fails the problem
                 ctx.trace.add("info", "batch", store_error=f"{type(e).__name__}: {e}")
-        if self.trace_path is not None:
-            append_jsonl(self.trace_path, ctx.trace.to_dicts(), fsync=False)
-        return res
+        return res, (ctx.trace.to_dicts() if with_trace else None)

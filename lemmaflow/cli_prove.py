@@ -77,6 +77,9 @@ def add_parser(subparsers) -> None:
                         "full rights; recorded in the report and trace (docs/prover-confinement.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per step)")
     add_backend_arguments(p)
+    from .cli_ray import add_ray_arguments
+
+    add_ray_arguments(p)  # with --ray, --concurrency stays the problems in flight across all workers
     p.set_defaults(handler=prove_command)
 
 
@@ -181,9 +184,12 @@ def prove_command(args) -> int:
         console.print(f"[red]lemmaflow: cannot open library {args.library}:[/red] {e}")
         return 2
     language = "coq" if args.input else dataset_language(args.dataset)  # --input reads Coq .v files
-    coq = make_prover(language, args.pool_size, args.check_timeout, confine=not args.unconfined_prover)  # the prover of the dataset's language
+    on_ray = args.ray is not None  # then each worker runs its own prover pool, not this process
+    # the prover of the dataset's language
+    coq = make_prover(language, args.pool_size, args.check_timeout, confine=not args.unconfined_prover)
     try:
-        coq.start()
+        if not on_ray:
+            coq.start()
     except (ProverUnavailable, RuntimeError, OSError) as e:
         store.close()
         console.print(f"[red]lemmaflow: {'Lean' if language == 'lean4' else 'Coq'} is not available:[/red] {e}")
@@ -210,11 +216,28 @@ def prove_command(args) -> int:
         backend = None
     else:
         try:
-            with loading_backend(console, args):
-                backend = make_generator(args)
-        except BaseException:
+            if on_ray:  # the pool stands in for the backend: workers hold the engines
+                import functools
+
+                from .cli import make_worker_generator
+                from .cli_ray import backend_options, make_pool
+
+                with console.status(f"starting {args.workers} Ray worker(s) ({args.backend})"):
+                    backend = make_pool(args, functools.partial(make_worker_generator, backend_options(args)),
+                                        library=args.library,
+                                        prover={"pool_size": args.pool_size, "timeout_s": args.check_timeout,
+                                                "language": language, "confine": not args.unconfined_prover})
+            else:
+                with loading_backend(console, args):
+                    backend = make_generator(args)
+        except BaseException as e:
             coq.close()
             store.close()
+            from lemmaflow.agents.distributed.ray_runner import RayUnavailable
+
+            if isinstance(e, RayUnavailable):
+                console.print(f"[red]lemmaflow: {e}[/red]")
+                return 2
             raise
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -240,7 +263,14 @@ def prove_command(args) -> int:
                              f"{'left out' if row.get('version_excluded') else 'SHOWN'})" if vm else ""))
 
     try:
-        job = ProveJob(problems, backend, coq, store, args.out, config, dataset=args.input or args.dataset, on_step=on_step)
+        if on_ray and backend is not None:
+            from lemmaflow.agents.distributed import RayProveJob
+
+            job = RayProveJob(problems, backend, store, args.out, config, dataset=args.input or args.dataset,
+                              on_step=on_step)
+        else:
+            job = ProveJob(problems, backend, coq, store, args.out, config, dataset=args.input or args.dataset,
+                           on_step=on_step)
     except (JobMismatch, VersionMismatch) as e:
         for close in (getattr(backend, "close", None), coq.close, store.close):
             if close:
