@@ -173,7 +173,8 @@ class LeanProver:
                     return ProofResult(status="failed", messages=msgs, reason="uses sorry")
             if cmd.role == "check" and answer.errors:
                 msgs = [ProverMessage(text=m.data) for m in answer.errors]
-                if "unknown identifier" in first or "unknown constant" in first:
+                # Lean >= 4.2x writes "Unknown identifier `x`", older releases "unknown identifier 'x'"
+                if "unknown identifier" in first.lower() or "unknown constant" in first.lower():
                     reason = f"the proof text does not define {plan.name}"
                 else:
                     reason = f"{plan.name} in the proof text does not have the original statement"

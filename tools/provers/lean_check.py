@@ -239,8 +239,9 @@ def build_plan(task: ProofTask, nonce: str | None = None) -> LeanPlan:
     return LeanPlan(n, task.name, steps, proof, offset)
 
 
-_DEPENDS = re.compile(r"'([^']+)' depends on axioms:\s*\[(.*?)\]", re.S)
-_NONE = re.compile(r"'([^']+)' does not depend on any axioms")
+# the name is quoted 'x' by the Lean releases we know; `x` accepted too (Lean's newer messages use backticks)
+_DEPENDS = re.compile(r"['`]([^'`]+)['`] depends on axioms:\s*\[(.*?)\]", re.S)
+_NONE = re.compile(r"['`]([^'`]+)['`] does not depend on any axioms")
 
 
 def parse_print_axioms(output: str, name: str) -> list[str] | None:
