@@ -552,7 +552,8 @@ class FakeRepl:
         out: dict[str, Any] = {"messages": [], "sorries": []}
         run = self._tactics(req["tactic"], 0, list(old.goals), old.decls, None, out)
         if run.unknown is not None:
-            return {"message": f"Lean error:\n<input>:1:{run.unknown[0]}: unknown tactic"}
+            # the column as the recorded REPL answer for "exat 42" gives it (test/unknown_tactic)
+            return {"message": f"Lean error:\n<input>:1:{run.unknown[0] + 1}: unknown tactic"}
         state = ProofState(run.goals, old.decls, old.has_sorry or run.sorry, old.has_mvar or run.mvar,
                            old.kernel_bad or run.kernel_bad)
         answer: dict[str, Any] = {"proofState": self._record(state), "goals": [g.pretty() for g in run.goals]}
