@@ -56,7 +56,8 @@ Its tiny, documented semantics:
   (its axioms carry over) or a hypothesis whose type is the goal; ``assumption``
   closes it if a hypothesis has its type; ``exact ?_``/``apply ?x`` close it with
   a metavariable left; ``have h : T := by sorry`` adds ``h : T`` with a sorry
-  (later "contains metavariable(s)", as the REPL answers); ``constructor`` splits
+  (in tactic mode, closing that sorry's state gives "contains metavariable(s)" and
+  the main state's completion too, as the REPL answers); ``constructor`` splits
   ``A ∧ B`` into ``case left`` and ``case right``; ``skip`` does nothing;
   ``fake_kernel_reject`` closes the goal with a term the kernel rejects. A known
   tactic that cannot act is an error at its position; goals left over give
@@ -361,7 +362,8 @@ class FakeRepl:
                 run.goals = rest
                 run.axioms.add("Lean.ofReduceBool")
             elif word in ("sorry", "admit") and not arg:
-                sid = self._record(ProofState([goal], decls))
+                # in tactic mode the new state's root is the request's root, whose proof holds this sorry
+                sid = self._record(ProofState([goal], decls, has_sorry=full is None))
                 entry: dict[str, Any] = {"goal": goal.pretty(), "proofState": sid}
                 if full is not None:
                     entry = {**entry, "pos": self._pos(full, start), "endPos": self._pos(full, end)}
@@ -391,7 +393,8 @@ class FakeRepl:
                 if not hm:
                     return fail(start, end, "fake REPL: only 'have h : T := by sorry' is known")
                 sub = Goal(self._norm(hm.group(2)), goal.hyps)
-                sid = self._record(ProofState([sub], decls))
+                # in tactic mode the root's main goal stays open: closing this one leaves a metavariable
+                sid = self._record(ProofState([sub], decls, has_mvar=full is None))
                 entry = {"goal": sub.pretty(), "proofState": sid}
                 if full is not None:
                     entry = {**entry, "pos": self._pos(full, end - 5), "endPos": self._pos(full, end)}

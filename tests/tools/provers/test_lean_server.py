@@ -209,3 +209,16 @@ def test_split_snippet_matches_the_server():
     header, body, n = split_snippet("import Mathlib.Tactic\n\nimport Aesop\nimport Aesop\nopen Nat\ntheorem t := 1")
     assert (header, body, n) == ("import Mathlib\nimport Aesop", "open Nat\ntheorem t := 1", 4)
     assert split_snippet("theorem t := 1") == ("", "theorem t := 1", 0)
+
+
+@pytest.mark.parametrize("name", ["lean_server", "lean_fake_server", "lean_versions", "lean_tactics", "lean_repl"])
+def test_docstring_examples_run(name, capsys):
+    import importlib
+    import re
+    import textwrap
+
+    mod = importlib.import_module(f"lemmaflow.tools.provers.{name}")
+    code = textwrap.dedent(re.split(r"Example[^\n]*::\n", mod.__doc__, maxsplit=1)[1])
+    exec(compile(code, f"<{name} docstring>", "exec"), {})
+    if name == "lean_server":
+        assert capsys.readouterr().out.startswith("proved\n{'lean': '4.19.0-fake'")
