@@ -31,7 +31,7 @@ Example (fake REPL: a test double, no Lean)::
     with LeanProver(command=tuple(fake_repl_command())) as prover:
         with prover.tactic_session(task) as s:
             step = s.run_tactic(s.root.proof_state, "constructor")
-            print(step.status, step.goals)      # open ['case left\np q : Prop\n⊢ p', 'case right\np q : Prop\n⊢ q']
+            print(step.status, len(step.goals))  # open 2 (case left: ... ⊢ p, case right: ... ⊢ q)
 """
 
 from __future__ import annotations
