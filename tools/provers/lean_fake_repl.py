@@ -27,8 +27,10 @@ nothing. It speaks the REPL's wire protocol as the current release does
   tactic" for a tactic the double does not know; a request that is not JSON or
   not a REPL command makes the process exit with status 1 after
   ``uncaught exception: {"message": ...}`` on stderr, as the REPL does;
-- ``{"pickleTo": PATH, "env": N}`` / ``{"unpickleEnvFrom": PATH}`` (and the
-  proof-state pair) write and read the double's own JSON, not an ``.olean``.
+- ``{"pickleTo": PATH, "env": N}`` / ``{"unpickleEnvFrom": PATH}`` and
+  ``{"pickleTo": PATH, "proofState": N}`` / ``{"unpickleProofStateFrom": PATH}`` write
+  and read the double's own JSON, not an ``.olean``; the answers are the REPL's
+  (the same ``env`` for a pickled environment, a new id for the others).
 
 Its tiny, documented semantics:
 
@@ -582,6 +584,32 @@ class FakeRepl:
         self.envs.append({k: Decl(t, frozenset(a)) for k, (t, a) in data["decls"].items()})
         return {"env": len(self.envs) - 1}
 
+    def _step_answer(self, state: ProofState) -> dict[str, Any]:
+        answer: dict[str, Any] = {"proofState": self._record(state), "goals": [g.pretty() for g in state.goals]}
+        if not LEGACY:
+            answer["proofStatus"] = state.status()
+        return answer
+
+    def _pickle_state(self, req: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(req["proofState"], int) or not 0 <= req["proofState"] < len(self.states):
+            return {"message": "Unknown proof State."}  # sic: the REPL's wording here
+        st = self.states[req["proofState"]]
+        data = {"goals": [[g.text, list(g.hyps), g.case] for g in st.goals],
+                "decls": {k: [d.type, sorted(d.axioms)] for k, d in st.decls.items()},
+                "flags": [st.has_sorry, st.has_mvar, st.kernel_bad]}
+        with open(req["pickleTo"], "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        return self._step_answer(st)  # the REPL answers a new proof state id for the same state
+
+    def _unpickle_state(self, req: dict[str, Any]) -> dict[str, Any]:
+        if req.get("env") is not None and not (isinstance(req["env"], int) and 0 <= req["env"] < len(self.envs)):
+            return {"message": "Unknown environment."}
+        with open(req["unpickleProofStateFrom"], encoding="utf-8") as f:
+            data = json.load(f)
+        goals = [Goal(t, tuple(h), c) for t, h, c in data["goals"]]
+        decls = {k: Decl(t, frozenset(a)) for k, (t, a) in data["decls"].items()}
+        return self._step_answer(ProofState(goals, decls, *data["flags"]))
+
     def handle(self, req: Any) -> dict[str, Any]:
         """One request's answer; :class:`ValueError` for a request the REPL cannot parse (it exits then)."""
         if not isinstance(req, dict):
@@ -592,6 +620,10 @@ class FakeRepl:
             return self._pickle_env(req)
         if isinstance(req.get("unpickleEnvFrom"), str):
             return self._unpickle_env(req)
+        if isinstance(req.get("pickleTo"), str) and isinstance(req.get("proofState"), int):
+            return self._pickle_state(req)
+        if isinstance(req.get("unpickleProofStateFrom"), str):
+            return self._unpickle_state(req)
         if isinstance(req.get("cmd"), str) and (req.get("env") is None or isinstance(req.get("env"), int)):
             return self.command(req)
         raise ValueError("Could not parse as a valid JSON command:\nproperty not found: cmd")

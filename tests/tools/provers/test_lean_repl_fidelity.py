@@ -237,6 +237,16 @@ def test_pickled_environments_come_back_under_a_new_id(tmp_path):
         assert repl.request({"pickleTo": str(path), "env": env}) == {"env": env}
         back = repl.request({"unpickleEnvFrom": str(path)})["env"]
         assert back != env and "already been declared" in repl.command("theorem t : 2 = 2 := rfl", env=back).errors[0].data
+        root = repl.command("theorem u (p q : Prop) (hp : p) (hq : q) : p ∧ q := by sorry").sorries[0].proof_state
+        split = repl.tactic(root, "constructor")
+        saved = repl.request({"pickleTo": str(tmp_path / "ps.olean"), "proofState": split.proof_state})
+        assert saved["proofStatus"] == "Incomplete: open goals remain" and saved["goals"] == split.goals
+        loaded = repl.request({"unpickleProofStateFrom": str(tmp_path / "ps.olean")})
+        assert loaded["proofState"] not in (root, split.proof_state) and loaded["goals"] == split.goals
+        done = repl.tactic(loaded["proofState"], "exact hp\nexact hq")
+        assert done.completed
+        with pytest.raises(ReplRequestError, match="Unknown proof State"):
+            repl.request({"pickleTo": str(tmp_path / "x"), "proofState": 10_000})
 
 
 def test_both_sorry_warning_wordings_count_as_sorry():
