@@ -353,8 +353,13 @@ def pyplot(purpose: str):
 
 
 def save_accuracy_plot(plt, fig, ax, xs: Sequence[float], *, ylabel: str, title: str, legend: bool,
-                       path: str | Path) -> Path:
-    """The common frame of an accuracy-vs-tokens plot (log x when tokens spread > 20x), saved as PNG."""
+                       path: str | Path, labels: Sequence[tuple[float, float, str]] = (), fontsize: float = 8) -> Path:
+    """The common frame of an accuracy-vs-tokens plot (log x when tokens spread > 20x), saved as PNG.
+
+    ``labels`` (x, y, text) are placed last, so that none overlaps another (agents.plot_labels).
+    """
+    from .plot_labels import place_labels
+
     if xs and max(xs) / min(xs) > 20:
         ax.set_xscale("log")
     ax.set_ylim(-0.05, 1.05)
@@ -363,8 +368,10 @@ def save_accuracy_plot(plt, fig, ax, xs: Sequence[float], *, ylabel: str, title:
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     if legend:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
+    if labels:
+        place_labels(ax, [(x, y) for x, y, _ in labels], [t for _, _, t in labels], fontsize=fontsize)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -379,6 +386,7 @@ def plot_report(report: BenchReport, path: str | Path) -> Path:
     styles = {"pipeline": ("o", "tab:blue", "pipelines"), "sc_reference": ("s", "tab:orange", "SC baseline"),
               "sc_matched": ("D", "tab:orange", "SC at matched tokens")}
     shown = set()
+    labels: list[tuple[float, float, str]] = []
     for r in report.rows:
         if r.accuracy is None:
             continue
@@ -388,10 +396,11 @@ def plot_report(report: BenchReport, path: str | Path) -> Path:
                     markerfacecolor=color if r.kind != "sc_matched" else "white",
                     label=None if name in shown else name)
         shown.add(name)
-        ax.annotate(r.label, (r.mean_tokens, r.accuracy), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        labels.append((r.mean_tokens, r.accuracy, r.label))
     sc = sorted((r for r in report.rows if r.kind != "pipeline" and r.accuracy is not None), key=lambda r: r.mean_tokens)
     if len(sc) > 1:
         ax.plot([r.mean_tokens for r in sc], [r.accuracy for r in sc], "--", color="tab:orange", alpha=0.6)
     xs = [r.mean_tokens for r in report.rows if r.mean_tokens > 0]
     return save_accuracy_plot(plt, fig, ax, xs, ylabel="accuracy (95% Wilson interval)",
-                              title=f"{report.problems} problems, {report.model}"[:90], legend=bool(shown), path=path)
+                              title=f"{report.problems} problems, {report.model}"[:90], legend=bool(shown), path=path,
+                              labels=labels)

@@ -85,7 +85,11 @@ def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequenc
     ``overrides`` (from ``--n``, ``--temperature``, ``--max-tokens``) apply to every
     node whose config has that field; ``sets`` are ``node.field=value`` strings.
     """
-    from lemmaflow.agents.spec import SpecError, build_pipeline, default_registry, read_spec
+    from pydantic import ValidationError
+
+    from lemmaflow.agents.graph import PipelineError
+    from lemmaflow.agents.spec import PipelineSpec, SpecError, build_pipeline, default_registry, read_spec
+    from lemmaflow.agents.validation import describe
 
     if name_or_path in BUILTIN_PIPELINES:
         with resources.as_file(resources.files("lemmaflow.pipelines").joinpath(f"{name_or_path}.yaml")) as path:
@@ -95,9 +99,19 @@ def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequenc
         if not path.exists():
             raise SpecError(f"no built-in pipeline {name_or_path!r} (built-ins: {', '.join(BUILTIN_PIPELINES)}) and no such file")
         spec = read_spec(path)
+    where = name_or_path if name_or_path in BUILTIN_PIPELINES else str(path)
+    # The shape first (nodes a list of {name, type, config} mappings, ...), so that the overrides
+    # below only ever walk a well-formed spec and every mistake names the file and the place.
+    try:
+        PipelineSpec.model_validate(spec)
+    except ValidationError as e:
+        raise SpecError(f"{where}: invalid pipeline spec: {describe(e)}") from None
     registry = default_registry()
-    for node in spec.get("nodes", []):
-        _apply_overrides(node, overrides, registry)
+    try:
+        for node in spec.get("nodes", []):
+            _apply_overrides(node, overrides, registry)
+    except SpecError as e:
+        raise SpecError(f"{where}: {e}") from None
     for item in sets:
         target, _, value = item.partition("=")
         node_name, _, field = target.partition(".")
@@ -105,9 +119,16 @@ def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequenc
             raise SpecError(f"--set expects node.field=value, got {item!r}")
         matches = [n for n in spec.get("nodes", []) if n.get("name") == node_name]
         if not matches:
-            raise SpecError(f"--set {item!r}: no node named {node_name!r}")
-        matches[0].setdefault("config", {})[field] = _parse_value(value)
-    return build_pipeline(spec, registry)
+            raise SpecError(f"--set {item!r}: no node named {node_name!r} in {where} "
+                            f"(nodes: {', '.join(str(n.get('name')) for n in spec.get('nodes', []))})")
+        config = matches[0].setdefault("config", {})
+        if not isinstance(config, dict):
+            raise SpecError(f"--set {item!r}: node {node_name!r}'s config in {where} is not a mapping")
+        config[field] = _parse_value(value)
+    try:
+        return build_pipeline(spec, registry)
+    except (SpecError, PipelineError) as e:
+        raise SpecError(f"{where}: {e}") from None
 
 
 def pipeline_needs_executor(pipeline) -> bool:
@@ -271,7 +292,7 @@ def _solve(args) -> int:
 
     from .report import ProgressReporter, result_table
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
     try:
         pipeline = resolve_pipeline(
             args.pipeline, {"n": args.n, "temperature": args.temperature, "max_tokens": args.max_tokens}, args.set

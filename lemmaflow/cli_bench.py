@@ -138,7 +138,7 @@ def run_bench_command(args) -> int:
     from .engine_logs import loading_backend
     from .report import ProgressReporter
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
     names = [p.strip() for p in args.pipelines.split(",") if p.strip()] + list(args.pipeline)
     if not names:
         console.print("[red]lemmaflow bench: name at least one pipeline (--pipelines a,b or --pipeline X)[/red]")

@@ -78,7 +78,7 @@ def run_compose_command(args) -> int:
     from lemmaflow.agents.budget import Budget
     from lemmaflow.agents.compose_space import SpaceError, load_space
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
     try:
         import optuna  # noqa: F401
     except ImportError:

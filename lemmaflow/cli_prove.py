@@ -76,7 +76,7 @@ def prove_command(args) -> int:
     from .engine_logs import quiet_engine_logs
 
     quiet_engine_logs(args.verbose)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
     try:
         problems = load_dataset(args.dataset, args.data_dir)
     except (ValueError, FileNotFoundError) as e:

@@ -52,10 +52,14 @@ class FsView:
 
 def toolkit_paths() -> list[str]:
     """Directories holding lemmaflow's own code, which no job may read."""
-    import lemmaflow
-    import lemmaflow.sandboxes
+    import importlib.util
 
-    dirs = {Path(lemmaflow.__file__).resolve().parent, Path(__file__).resolve().parent}
+    # find_spec locates the top-level package without running it: the sandboxes must not
+    # import the toolkit that imports them (imports run one way).
+    top = importlib.util.find_spec("lemmaflow")
+    dirs = {Path(__file__).resolve().parent}
+    if top is not None and top.origin:
+        dirs.add(Path(top.origin).resolve().parent)
     parent = Path(os.path.commonpath([str(d) for d in dirs]))
     if parent.name not in ("site-packages", "dist-packages") and parent not in dirs:
         # Editable install / checkout: the packages are siblings in the repo,

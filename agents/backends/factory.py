@@ -32,6 +32,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..validation import describe
+
 __all__ = ["ModelSpec", "make_model", "parse_model_arg"]
 
 ModelKind = Literal["embedded", "vllm", "openai", "vllm_reward", "http_reward", "same"]
@@ -69,8 +71,10 @@ def parse_model_arg(text: str) -> tuple[str, ModelSpec]:
             rest, url = rest.split("@", 1)
         kind, _, model = rest.partition(":")
         return role, ModelSpec(kind=kind, model=model or None, base_url=url)
-    except (ValidationError, json.JSONDecodeError) as e:
-        raise ValueError(f"--model-for {text!r}: {e}") from e
+    except ValidationError as e:
+        raise ValueError(f"--model-for {text!r}: {describe(e)}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--model-for {text!r}: not valid JSON: {e}") from None
 
 
 def make_model(spec: ModelSpec, generator: Any = None) -> Any:

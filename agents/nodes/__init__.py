@@ -23,11 +23,10 @@ from .tree_search import BeamSearchNode, BestOfNNode, DVTSNode, MCTSNode, Partic
 from .verify import VerifyChain
 from .vote import Vote
 
-BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
-                 ReWOO, ReAct, Decompose, ToolMaker, ToolUser,
-                 BestOfNNode, BeamSearchNode, DVTSNode, MCTSNode, ParticleFilterNode,
-                 LegoProver, Evolver, ProofSearch,
-                 Ranker, Fuser, Critic, Reviser]
+from ..registry import builtin_node_classes
+
+# Registered in one place, agents/registry.py's table (which imports no node, so imports run one way).
+BUILTIN_NODES = builtin_node_classes()
 
 __all__ = [
     "BUILTIN_NODES",
