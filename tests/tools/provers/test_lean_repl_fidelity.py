@@ -29,7 +29,8 @@ IDENTICAL = ["assumption_proof", "dup_sorries", "have_by_sorry", "invalid_tactic
              "tactic_sorry", "term_sorry", "unknown_environment", "unknown_proof_state", "unknown_tactic"]
 
 REPLAY = r"""
-import sys
+import os, sys, time
+chunk = int(os.environ.get("REPLAY_CHUNK", "0"))  # write answers a few bytes at a time
 answers = [a for a in open(sys.argv[1], encoding="utf-8").read().split("\n\n") if a.strip()]
 lines, i = [], 0
 for line in sys.stdin:
@@ -37,8 +38,12 @@ for line in sys.stdin:
         lines.append(line)
         continue
     if lines:
-        sys.stdout.write(answers[i] + "\n\n")  # the recorded bytes, as the REPL printed them
-        sys.stdout.flush()
+        data = answers[i] + "\n\n"  # the recorded bytes, as the REPL printed them
+        for k in range(0, len(data), chunk or len(data)):
+            sys.stdout.write(data[k: k + (chunk or len(data))])
+            sys.stdout.flush()
+            if chunk:
+                time.sleep(0.001)
         lines, i = [], i + 1
 """
 
@@ -81,8 +86,9 @@ def replay(tmp_path):
     script.write_text(REPLAY, encoding="utf-8")
     started: list[LeanRepl] = []
 
-    def start(name: str) -> LeanRepl:
-        repl = LeanRepl([sys.executable, str(script), str(DATA / f"{name}.expected.out")])
+    def start(name: str, chunk: int = 0) -> LeanRepl:
+        repl = LeanRepl([sys.executable, str(script), str(DATA / f"{name}.expected.out")],
+                        env_vars={"REPLAY_CHUNK": str(chunk)})
         repl.start()
         started.append(repl)
         return repl
@@ -254,3 +260,21 @@ def test_both_sorry_warning_wordings_count_as_sorry():
         r = CommandResponse(env=0, messages=[ReplMessage(severity="warning", data=data)])
         assert r.uses_sorry
     assert not CommandResponse(env=0, messages=[ReplMessage(severity="info", data="f : Nat")]).uses_sorry
+
+
+def test_answers_split_across_reads_are_framed_at_the_blank_line(replay):
+    # 3 bytes per write: blank lines, braces and UTF-8 characters (⊢) fall across reads
+    repl = replay("proof_step", chunk=3)
+    reqs, raw = requests("proof_step"), [json.loads(a) for a in answers("proof_step")]
+    got = [_send(repl, r) for r in reqs]
+    assert got[0].env == 0 and got[0].sorries[0].goal == raw[0]["sorries"][0]["goal"]
+    assert [g.goals for g in got[1:]] == [r["goals"] for r in raw[1:]]
+    assert [g.proof_status for g in got[1:]] == [r["proofStatus"] for r in raw[1:]]
+
+
+def test_print_axioms_output_wrapped_over_lines_is_read():
+    from lemmaflow.tools.provers.lean_check import parse_print_axioms
+
+    # recent Lean wraps long axiom lists and prints the full name
+    out = "'Ns.Sub.c' depends on axioms: [propext,\n Classical.choice,\n Quot.sound]"
+    assert parse_print_axioms(out, "c") == ["propext", "Classical.choice", "Quot.sound"]
