@@ -1,8 +1,11 @@
 """A client for the Lean 4 REPL (leanprover-community/repl): JSON requests and answers.
 
-Protocol (the REPL's README and ``REPL/Main.lean``): a request is one JSON
-object followed by a blank line, an answer is one JSON object followed by a
-blank line. Requests used here:
+Protocol (the REPL's README, ``REPL/Main.lean``, ``REPL/JSON.lean``): a request
+is one JSON object followed by a blank line; an answer is one JSON object,
+pretty-printed by Lean over several lines (width 80), followed by a blank line
+(answers never contain a blank line: JSON strings escape newlines). The reader
+frames answers at that blank line and skips anything before the first ``{``
+(a notice ``lake env`` printed). Requests used here:
 
 - ``{"cmd": TEXT}`` elaborates TEXT (which may start with ``import``) in a fresh
   environment; ``{"cmd": TEXT, "env": N}`` elaborates it on top of environment
@@ -13,13 +16,21 @@ blank line. Requests used here:
   ``sorries`` (``pos``, ``endPos``, ``goal``, ``proofState``).
 - ``{"tactic": TACTIC, "proofState": N}`` runs a tactic on a recorded proof
   state (one per ``sorry``, or a previous tactic's answer) and answers
-  ``proofState`` (the new one), ``goals`` (pretty-printed, ``[]`` when solved),
-  ``messages`` and ``sorries``.
+  ``proofState`` (the new one), ``goals`` (pretty-printed, ``[]`` when none is
+  left), ``messages``, ``sorries``, ``traces`` and, in current releases,
+  ``proofStatus`` ("Completed", "Incomplete: open goals remain", "Incomplete:
+  contains metavariable(s)", "Incomplete: contains sorry", "Error: kernel type
+  check failed: ..."): empty ``goals`` is *not* a finished proof unless the
+  status is "Completed" (:attr:`TacticResponse.completed`).
 - A request the REPL cannot serve (unknown env or proof state, a Lean exception
-  in tactic mode) answers ``{"message": TEXT}``: :class:`ReplRequestError`.
+  in tactic mode: ``"Lean error:\n..."``) answers ``{"message": TEXT}``:
+  :class:`ReplRequestError`. A request that is not valid JSON or not a REPL
+  command makes the real REPL exit (``uncaught exception: ...`` on stderr):
+  :class:`ReplDead`, whose message carries that stderr line.
 
-A ``sorry`` is only a *warning* for Lean ("declaration uses 'sorry'"); callers
-must treat it as unproved (:attr:`CommandResponse.uses_sorry`).
+A ``sorry`` is only a *warning* for Lean ("declaration uses `sorry`"; releases
+before 2025 wrote 'sorry'); callers must treat it as unproved
+(:attr:`CommandResponse.uses_sorry`).
 
 The process runs confined by default (:func:`._process.spawn_prover`: a read-only
 view of the system, the toolchain, the REPL and the project; a discarded scratch
@@ -49,6 +60,7 @@ import select
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,13 +142,19 @@ class ReplSorry(BaseModel):
     model_config = {"populate_by_name": True}
 
 
-_SORRY_WARNING = "declaration uses 'sorry'"
+_SORRY_WARNINGS = ("declaration uses `sorry`", "declaration uses 'sorry'")  # current, older releases
+
+
+def _mentions_sorry(messages: list[ReplMessage]) -> bool:
+    return any(w in m.data for m in messages for w in _SORRY_WARNINGS)
 
 
 class CommandResponse(BaseModel):
     env: int
     messages: list[ReplMessage] = Field(default_factory=list)
     sorries: list[ReplSorry] = Field(default_factory=list)
+    tactics: list[dict[str, Any]] = Field(default_factory=list)  # with "allTactics": true
+    infotree: Any = None  # with "infotree": "full" | "tactics" | ...
 
     @property
     def errors(self) -> list[ReplMessage]:
@@ -144,7 +162,7 @@ class CommandResponse(BaseModel):
 
     @property
     def uses_sorry(self) -> bool:
-        return bool(self.sorries) or any(_SORRY_WARNING in m.data for m in self.messages)
+        return bool(self.sorries) or _mentions_sorry(self.messages)
 
 
 class TacticResponse(BaseModel):
@@ -152,6 +170,9 @@ class TacticResponse(BaseModel):
     goals: list[str] = Field(default_factory=list)
     messages: list[ReplMessage] = Field(default_factory=list)
     sorries: list[ReplSorry] = Field(default_factory=list)
+    traces: list[str] = Field(default_factory=list)
+    # None from REPL releases before proofStatus existed (then empty goals is all a client can see)
+    proof_status: str | None = Field(None, alias="proofStatus")
 
     model_config = {"populate_by_name": True}
 
@@ -161,7 +182,12 @@ class TacticResponse(BaseModel):
 
     @property
     def uses_sorry(self) -> bool:
-        return bool(self.sorries) or any(_SORRY_WARNING in m.data for m in self.messages)
+        return bool(self.sorries) or _mentions_sorry(self.messages)
+
+    @property
+    def completed(self) -> bool | None:
+        """True/False from ``proofStatus`` ("Completed" only); None when the REPL does not report it."""
+        return None if self.proof_status is None else self.proof_status == "Completed"
 
 
 def fake_repl_command() -> list[str]:
@@ -222,17 +248,21 @@ class LeanRepl:
     def __post_init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
+        self._stderr: Any = None  # a temporary file: what the REPL said before dying goes into ReplDead
 
     # -- process ---------------------------------------------------------------
     def start(self) -> None:
         self.kill()
         paths, env = lean_confinement(self.command_line, self.env_vars) if self.confine else ([], self.env_vars)
+        if self._stderr is not None:
+            self._stderr.close()
+        self._stderr = tempfile.TemporaryFile()  # what the REPL says before dying goes into ReplDead
         try:
             # lake env starts the REPL as a child: a confined Lean may fork, inside its pid namespace
             self._proc = spawn_prover(
                 self.command_line, confine=self.confine, memory_limit_bytes=self.memory_limit_bytes, cwd=self.cwd,
                 env=env, read_paths=[*paths, *self.read_paths], allow_fork=True, max_processes=self.max_processes,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             )
         except OSError as e:
             raise ProverUnavailable(f"cannot start the Lean REPL {list(self.command_line)!r}: {e}") from None
@@ -251,6 +281,21 @@ class LeanRepl:
 
     def close(self) -> None:
         self.kill()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def stderr_tail(self, limit: int = 500) -> str:
+        """The last ``limit`` bytes the process wrote to stderr (e.g. ``uncaught exception: ...``)."""
+        f = self._stderr
+        if f is None:
+            return ""
+        try:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode("utf-8", errors="replace").strip()
+        except (OSError, ValueError):
+            return ""
 
     def __enter__(self) -> "LeanRepl":
         self.start()
@@ -311,9 +356,13 @@ class LeanRepl:
                 continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:
-                code = self._proc.poll() if self._proc else None
+                try:
+                    code = self._proc.wait(timeout=1.0) if self._proc else None
+                except subprocess.TimeoutExpired:
+                    code = None
+                said = self.stderr_tail()
                 self.kill()
-                raise ReplDead(f"the Lean REPL exited (status {code})")
+                raise ReplDead(f"the Lean REPL exited (status {code})" + (f": {said}" if said else ""))
             self._buf += chunk
 
     def command(self, cmd: str, env: int | None = None, timeout_s: float = 60.0) -> CommandResponse:

@@ -98,6 +98,34 @@ def test_tactic_session(lean):
         assert s.run_tactic(s.root.proof_state, "sorry").status == "error"
 
 
+def test_tactic_session_reads_proof_status(lean):
+    # as the REPL's own test/name_generator: closing a `have ... := by sorry` goal leaves a metavariable
+    t = task("theorem lf_mv (x : Int) (h0 : x > 0) : False := by\n", "")
+    with lean.tactic_session(t) as s:
+        raw = s.repl.tactic(s.root.proof_state, "have h : x > 0 := by sorry")
+        if raw.proof_status is None:
+            pytest.skip("this REPL release predates proofStatus (the goals rule applies)")
+        assert raw.proof_status == "Incomplete: open goals remain" and raw.uses_sorry
+        r = s.run_tactic(raw.sorries[0].proof_state, "exact h0")
+        assert r.status == "error" and r.goals == [], r
+        assert r.proof_status == "Incomplete: contains metavariable(s)"
+    t = task("theorem lf_and2 (p q : Prop) (hp : p) (hq : q) : p ∧ q := by\n", "")
+    with lean.tactic_session(t) as s:
+        done = s.run_tactic(s.root.proof_state, "constructor\n  exact hp\n  exact hq")
+        assert done.status == "solved" and done.proof_status == "Completed"
+
+
+def test_versions_as_the_repl_reports_them(lean):
+    import re
+
+    from lemmaflow.tools.provers.lean_versions import lean_versions
+
+    with lean.pool.session("") as (repl, _env):
+        v = lean_versions(repl)
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", v["lean"]), v
+    assert set(v) == {"lean", "mathlib", "repl"} and all(v.values())
+
+
 @pytest.mark.skipif(not os.environ.get("LEMMAFLOW_LEAN_MATHLIB"), reason="LEMMAFLOW_LEAN_MATHLIB is not set (REPL without Mathlib)")
 def test_a_minif2f_problem_with_its_mathlib_header(lean):
     from lemmaflow.tools.provers.minif2f_lean import load_minif2f_lean
