@@ -1,11 +1,15 @@
 """Batch solving: many problems through one pipeline and one backend, resumable.
 
-All problems run concurrently (up to ``concurrency``), so their LLM requests
-share the engine's batch. Each result is appended to the output JSONL as soon
+Problems stream through a bounded window: the input iterable is read lazily
+and at most ``concurrency`` problems are in flight at once, so their LLM
+requests share the engine's batch while memory stays flat however long the
+input is (a 100k-problem generator costs what a 1k list does; see
+``benchmarks/batch_memory.py``). Each result is appended to the output JSONL as soon
 as its problem finishes — one write, flushed and fsynced — so Ctrl-C or
 ``kill -9`` loses at most the problems in flight. Rerunning with the same
 output file skips every problem already finished, keyed by a content hash of
-problem text, pipeline spec and model. Failed items are recorded with their
+problem text, pipeline spec and model (the resume index holds 8 bytes per key,
+not the records). Failed items are recorded with their
 error and retried on the next run; one item failing never stops the batch.
 With ``coalesce_s`` the generate calls that concurrent problems make within that
 window go to the backend as one call (:class:`CoalescingBackend`), e.g. one call
@@ -29,12 +33,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import json
 import os
 import time
 import uuid
+from array import array
+from bisect import bisect_left
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 from pydantic import BaseModel
 
@@ -47,10 +54,12 @@ from .graph import Pipeline
 from .trace import append_jsonl
 
 __all__ = [
-    "BatchRunner", "BatchSummary", "ProblemResult", "finished_keys", "load_results", "model_label", "problem_key",
+    "BatchRunner", "BatchSummary", "KeySet", "ProblemResult", "finished_keys", "load_results", "load_results_iter",
+    "model_label", "problem_key",
 ]
 
 FINISHED = ("ok", "budget_exhausted")
+_END = object()
 
 
 def problem_key(problem: Problem, pipeline_spec: dict, model_id: str) -> str:
@@ -126,12 +135,11 @@ class BatchSummary(BaseModel):
         return self.completion_tokens / self.wall_s if self.wall_s else 0.0
 
 
-def load_results(path: str | Path) -> dict[str, dict]:
-    """Results by key; the last line per key wins. A torn last line (kill -9) is ignored."""
-    out: dict[str, dict] = {}
+def load_results_iter(path: str | Path) -> Iterator[tuple[str, dict]]:
+    """(key, row) for every result line in file order, read lazily; a torn line (kill -9) is skipped."""
     p = Path(path)
     if not p.exists():
-        return out
+        return
     with open(p, encoding="utf-8") as f:
         for line in f:
             try:
@@ -139,17 +147,71 @@ def load_results(path: str | Path) -> dict[str, dict]:
             except json.JSONDecodeError:
                 continue
             if isinstance(row, dict) and "key" in row:
-                out[row["key"]] = row
-    return out
+                yield row["key"], row
 
 
-def finished_keys(path: str | Path) -> set[str]:
-    """The resume index: keys whose latest result is finished (ok or out of budget); errors are retried.
+def load_results(path: str | Path) -> dict[str, dict]:
+    """Results by key; the last line per key wins. A torn last line (kill -9) is ignored."""
+    return dict(load_results_iter(path))
 
-    Ends a line torn by a kill first, so the next append starts a fresh line.
+
+def finished_keys(path: str | Path) -> "KeySet":
+    """The resume index: keys with a finished result (ok or out of budget); errors are retried.
+
+    Read line by line into a :class:`KeySet` (8 bytes per key). Ends a line torn by a kill first, so
+    the next append starts a fresh line. (A finished key is never run again, so no later row of it
+    can be an error: "has a finished row" is "its latest row is finished".)
     """
     _repair_tail(Path(path))
-    return {k for k, r in load_results(path).items() if r.get("status") in FINISHED}
+    return KeySet(k for k, row in load_results_iter(path) if row.get("status") in FINISHED)
+
+
+class KeySet:
+    """A set of result keys (hex digests) at about 8 bytes per key.
+
+    The resume index and the duplicate check of a streamed run hold one entry
+    per problem; a ``set`` of key strings costs ~100 bytes each (10 MB at 100k
+    problems), this a sorted ``array('Q')`` of 64-bit prefixes plus a small set
+    of recent ones, merged geometrically (amortised O(log n) per add). Two keys
+    sharing a 64-bit prefix (p ~ n^2 / 2^65) would make one look done.
+
+    Example::
+
+        ks = KeySet()
+        ks.add("0123456789abcdef01234567")
+        assert "0123456789abcdef01234567" in ks and len(ks) == 1
+    """
+
+    def __init__(self, keys: Iterable[str] = ()):
+        self._sorted = array("Q")
+        self._recent: set[int] = set()
+        for k in keys:
+            self.add(k)
+
+    @staticmethod
+    def _h(key: str) -> int:
+        try:
+            return int(key[:16], 16)
+        except ValueError:  # not a hex digest (hand-made rows): hash its text
+            return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+
+    def __contains__(self, key: str) -> bool:
+        h = self._h(key)
+        if h in self._recent:
+            return True
+        i = bisect_left(self._sorted, h)
+        return i < len(self._sorted) and self._sorted[i] == h
+
+    def add(self, key: str) -> None:
+        if key in self:
+            return
+        self._recent.add(self._h(key))
+        if len(self._recent) >= max(1024, len(self._sorted) // 8):
+            self._sorted = array("Q", heapq.merge(self._sorted, sorted(self._recent)))
+            self._recent = set()
+
+    def __len__(self) -> int:
+        return len(self._sorted) + len(self._recent)
 
 
 def _repair_tail(path: Path) -> None:
@@ -202,35 +264,52 @@ class BatchRunner:
         return problem_key(problem, self.spec, model_label(self.backend.model_id, self.models))
 
     async def run(self, problems: Iterable[Problem]) -> BatchSummary:
-        problems = list(problems)
+        """Solve ``problems`` (any iterable, read lazily), at most ``concurrency`` at once.
+
+        ``summary.total`` is ``len(problems)`` for a sized input, else the count read so far.
+        """
         s = self.summary
-        s.total = len(problems)
+        sized = hasattr(problems, "__len__")
+        s.total = len(problems) if sized else 0  # type: ignore[arg-type]
         finished = finished_keys(self.out_path)
-        todo, seen = [], set()
-        for p in problems:
-            k = self.key(p)
-            if k in finished:
-                s.skipped += 1
-            elif k not in seen:  # duplicate problems in the input run once
-                seen.add(k)
-                todo.append((k, p))
-        sem = asyncio.Semaphore(self.concurrency)
+        seen = KeySet()  # keys started in this run: duplicate problems in the input run once
+        source = iter(problems)
+        in_flight: set[asyncio.Task] = set()
+        done: asyncio.Queue[asyncio.Task] = asyncio.Queue()
         start = time.monotonic()
 
-        async def one(k: str, p: Problem) -> ProblemResult:
-            async with sem:
-                return await self._solve(k, p)
+        def refill() -> None:
+            # Read just enough input to fill the window; finished and duplicate problems cost no slot.
+            nonlocal source
+            while source is not None and len(in_flight) < self.concurrency:
+                p = next(source, _END)
+                if p is _END:
+                    source = None
+                    return
+                if not sized:
+                    s.total += 1
+                k = self.key(p)
+                if k in finished:
+                    s.skipped += 1
+                elif k not in seen:
+                    seen.add(k)
+                    t = asyncio.ensure_future(self._solve(k, p))
+                    t.add_done_callback(done.put_nowait)
+                    in_flight.add(t)
 
-        tasks = [asyncio.ensure_future(one(k, p)) for k, p in todo]
         try:
-            for fut in asyncio.as_completed(tasks):
-                res = await fut
+            refill()
+            while in_flight:
+                t = await done.get()
+                in_flight.discard(t)
+                res = t.result()
                 append_jsonl(self.out_path, [res.model_dump(mode="json")])
                 s.wall_s = time.monotonic() - start
                 if self.on_result:
                     self.on_result(res, s)
+                refill()
         finally:
-            for t in tasks:  # Ctrl-C: stop in-flight problems; finished ones are on disk
+            for t in in_flight:  # Ctrl-C: stop in-flight problems; finished ones are on disk
                 t.cancel()
             s.wall_s = time.monotonic() - start
         return s

@@ -53,7 +53,7 @@ from typing import Any, Callable, Sequence
 from pydantic import BaseModel
 
 from ..tools.datasets import Problem
-from .batch import BatchRunner, BatchSummary, ProblemResult, load_results
+from .batch import BatchRunner, BatchSummary, ProblemResult, load_results_iter
 from .budget import Budget
 from .graph import Pipeline
 
@@ -176,6 +176,16 @@ class BenchReport(BaseModel):
     )
 
 
+def _latest_rows(path: Path, keys: dict[str, None]) -> dict[str, dict]:
+    """The last row of each of ``keys`` in a results file, its ``outputs`` dropped (memory stays per row)."""
+    out: dict[str, dict] = {}
+    for k, row in load_results_iter(path):
+        if k in keys:
+            row["outputs"] = {}
+            out[k] = row
+    return out
+
+
 def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@=-]+", "_", label).strip("_") or "pipeline"
 
@@ -250,9 +260,10 @@ class Bench:
         summary = await runner.run(problems)
         if self.on_end:
             self.on_end(label, summary)
-        rows = load_results(path)
-        # Latest result of each bench problem (a problem listed twice counts once).
+        # Latest result of each bench problem (a problem listed twice counts once), read line by line and
+        # without ``outputs`` (chains, ...): the report needs status, grade and usage only.
         keys = dict.fromkeys(runner.key(p) for p in problems)
+        rows = _latest_rows(path, keys)
         self._done[h] = [ProblemResult.model_validate(rows[k]) for k in keys if k in rows]
         return self._done[h]
 

@@ -3,6 +3,7 @@
 Examples::
 
     lemmaflow bench --dataset gsm8k:50 --pipelines sc,cot,tora --n 4 --max-tokens 256 --out runs/bench
+    lemmaflow bench --dataset folio --pipelines linc,sc --out runs/bench-folio
     lemmaflow bench --input problems.jsonl --pipeline my_search.yaml --pipeline cot --backend vllm \\
         --model Qwen/Qwen2.5-Math-1.5B-Instruct --out runs/bench-qwen
 
@@ -35,9 +36,9 @@ def add_parser(subparsers) -> None:
             "pipeline under DIR/results/, and rerunning the same command skips finished problems."
         ),
     )
-    src = b.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", help="problems JSONL (GSM8K, MATH or {id, question, answer} rows)")
-    src.add_argument("--dataset", metavar="NAME[:N]", help="gsm8k:N or math500:N from the shared data folder")
+    from .cli_data import add_problem_arguments
+
+    add_problem_arguments(b)
     b.add_argument("--out", required=True, metavar="DIR", help="bench folder (results, table, plot; resumable)")
     b.add_argument("--pipelines", default="", help=f"comma-separated built-ins ({', '.join(BUILTIN_PIPELINES)}) or spec paths")
     b.add_argument("--pipeline", action="append", default=[], help="one more pipeline (repeatable)")
@@ -70,25 +71,11 @@ def add_parser(subparsers) -> None:
 
 
 def load_bench_problems(args) -> tuple[list, list[tuple[int, str]]]:
-    """Problems from ``--input`` or ``--dataset NAME[:N]``; returns (problems, bad input lines)."""
-    from lemmaflow.tools.datasets import load_gsm8k, load_math500, load_problems_jsonl
+    """Problems from ``--input`` or ``--dataset NAME[:SPLIT][:LIMIT]``; returns (problems, bad input rows)."""
+    from .cli_data import load_problems_from_args
 
-    if args.input:
-        loaded = load_problems_jsonl(args.input)
-        problems, errors = loaded.problems, loaded.errors
-    else:
-        name, _, count = args.dataset.partition(":")
-        loaders = {"gsm8k": load_gsm8k, "math500": load_math500}
-        if name not in loaders:
-            raise ValueError(f"unknown dataset {name!r} (known: {', '.join(loaders)})")
-        try:
-            limit = int(count) if count else None
-        except ValueError:
-            raise ValueError(f"--dataset {args.dataset!r}: the count after ':' must be an integer") from None
-        problems, errors = loaders[name](limit=limit), []
-    if args.limit:
-        problems = problems[: args.limit]
-    return problems, errors
+    loaded = load_problems_from_args(args, limit=args.limit)
+    return loaded.problems, loaded.errors
 
 
 def _labels(names: Sequence[str]) -> list[str]:
@@ -141,7 +128,7 @@ def run_bench_command(args) -> int:
     from .engine_logs import loading_backend
     from .report import ProgressReporter
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
     names = [p.strip() for p in args.pipelines.split(",") if p.strip()] + list(args.pipeline)
     if not names:
         console.print("[red]lemmaflow bench: name at least one pipeline (--pipelines a,b or --pipeline X)[/red]")
@@ -167,13 +154,15 @@ def run_bench_command(args) -> int:
     if unknown_sets:
         console.print(f"[red]lemmaflow bench: --set names a node no pipeline has:[/red] {', '.join(unknown_sets)}")
         return 2
+    from .cli_data import load_problems_from_args, print_error, report_skipped
+
     try:
-        problems, errors = load_bench_problems(args)
+        loaded = load_problems_from_args(args, limit=args.limit)
     except (OSError, ValueError) as e:
-        console.print(f"[red]lemmaflow bench: cannot load problems:[/red] {e}")
+        print_error(console, "lemmaflow bench", f"cannot load problems: {e}")
         return 2
-    for line_no, err in errors:
-        console.print(f"[yellow]{args.input}:{line_no}: skipped: {err}[/yellow]")
+    report_skipped(console, loaded)
+    problems = loaded.problems
     if not problems:
         console.print("[red]lemmaflow bench: no valid problems[/red]")
         return 2

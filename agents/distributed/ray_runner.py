@@ -200,11 +200,17 @@ class RayWorker:
         return {"result": res.model_dump(mode="json"), "trace": trace}
 
     def prover(self):
-        """This worker's warm Coq sessions (prove jobs), started on first use."""
+        """This worker's warm prover pool (Coq sessions or Lean REPLs; prove jobs), started on first use."""
         if self._prover is None:
-            from ...tools.provers.coq import CoqProver
+            opts = dict(self.setup.prover or {})
+            if opts.pop("language", "coq") == "lean4":
+                from ...tools.provers.lean import LeanProver
 
-            prover = CoqProver(**(self.setup.prover or {}))
+                prover = LeanProver(**opts)
+            else:
+                from ...tools.provers.coq import CoqProver
+
+                prover = CoqProver(**opts)
             prover.start()
             self._prover = prover
         return self._prover

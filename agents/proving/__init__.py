@@ -4,11 +4,14 @@
   per-helper and statement-exact checks, repair rounds, library updates and reuse events.
 - :class:`Evolver`: between problems: prove requested lemmas, generalize verified ones.
 - :mod:`.job`: the resumable ``lemmaflow prove`` job (attempts, no-library baseline, report).
+- :mod:`.languages`: Coq and Lean 4 (:mod:`.coq_blocks`, :mod:`.lean_blocks`) behind one small interface;
+  every node above takes any prover and uses its language.
 """
 
 from .coq_blocks import Block, ParsedProof, extract_coq, references, split_blocks
 from .evolver import Evolver
+from .languages import COQ, LEAN4, ProofLanguage, language_for
 from .lego import CheckRecord, LegoProver
 
-__all__ = ["Block", "CheckRecord", "Evolver", "LegoProver", "ParsedProof", "extract_coq", "references",
-           "split_blocks"]
+__all__ = ["Block", "COQ", "CheckRecord", "Evolver", "LEAN4", "LegoProver", "ParsedProof", "ProofLanguage",
+           "extract_coq", "language_for", "references", "split_blocks"]
