@@ -60,7 +60,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ...tools.datasets import Problem
 from ..backends.factory import ModelSpec, make_model
-from ..batch import BatchRunner, BatchSummary, ProblemResult, finished_keys, model_label, problem_key
+from ..batch import BatchRunner, BatchSummary, KeySet, ProblemResult, finished_keys, model_label, problem_key
 from ..budget import Budget
 from ..graph import Pipeline
 from ..trace import append_jsonl
@@ -470,7 +470,7 @@ class RayBatchRunner:
         if len(set(labels)) != 1:
             raise RayUnavailable(f"workers disagree on the models: {sorted(set(labels))}")
         self._label = labels[0]
-        seen: set[str] = set()
+        seen = KeySet()  # about 8 bytes per problem: memory stays flat on long inputs
         count_total = not hasattr(problems, "__len__")
 
         def fresh() -> Iterator[tuple[str, Problem]]:  # the input, read lazily
@@ -487,7 +487,7 @@ class RayBatchRunner:
         source = fresh()
         retry: deque[tuple[str, Problem]] = deque()
         deaths: dict[str, int] = {}
-        written: set[str] = set()
+        written = KeySet()
         pending: dict[asyncio.Future, tuple[_Slot, str, Problem]] = {}
         probes: dict[asyncio.Future, _Slot] = {}
         exhausted = False
