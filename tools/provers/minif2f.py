@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..datasets.loaders import DataDir, dataset_files
+from ..datasets.files import DataDir, dataset_files
 from .base import ProofTask
 from .coq_text import declares, split_sentences
 

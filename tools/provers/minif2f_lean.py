@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from ..datasets.loaders import DataDir, dataset_files
+from ..datasets.files import DataDir, dataset_files
 from .base import ProofTask
 
 __all__ = ["LeanProblem", "load_minif2f_lean", "read_minif2f_lean"]
