@@ -165,10 +165,11 @@ def _seq(run, n: int, gap_s: float) -> tuple[list[float], list[float]]:
     return lat, srv
 
 
-def _oneshot_rate(ex, jobs: int, concurrency: int) -> float:
+def _oneshot_rate(ex, jobs: int, concurrency: int) -> tuple[float, float]:
+    """(jobs per second, host CPU ms per job: this process, all its threads)."""
     import asyncio
 
-    async def flood() -> float:
+    async def flood() -> tuple[float, float]:
         sem = asyncio.Semaphore(concurrency)
 
         async def one():
@@ -176,17 +177,17 @@ def _oneshot_rate(ex, jobs: int, concurrency: int) -> float:
                 r = await ex.arun("print(1+1)")
                 assert r.ok, r
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one() for _ in range(jobs)))
-        return jobs / (time.perf_counter() - t)
+        return jobs / (time.perf_counter() - t), (time.process_time() - c) * 1e3 / jobs
 
     return asyncio.run(flood())
 
 
-def _session_rate(ex, cells: int, sessions: int) -> float:
+def _session_rate(ex, cells: int, sessions: int) -> tuple[float, float]:
     import asyncio
 
-    async def chains() -> float:
+    async def chains() -> tuple[float, float]:
         ss = [ex.session() for _ in range(sessions)]
         try:
             for s in ss:
@@ -197,9 +198,10 @@ def _session_rate(ex, cells: int, sessions: int) -> float:
                     r = await s.arun("x += 1\nprint(1+1)")
                     assert r.ok, r
 
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             await asyncio.gather(*(chain(s) for s in ss))
-            return (cells // sessions) * sessions / (time.perf_counter() - t)
+            done = (cells // sessions) * sessions
+            return done / (time.perf_counter() - t), (time.process_time() - c) * 1e3 / done
         finally:
             for s in ss:
                 s.close()
@@ -221,8 +223,8 @@ def hot_path(args, kinds: list[str]) -> dict:
                 for _ in range(10):
                     ex.run("print(1+1)")
                 exs[name] = ex
-            acc = {name: {"b2b": [], "b2b_srv": [], "gap": [], "gap_srv": [], "oneshot": [], "session": []}
-                   for name in exs}
+            acc = {name: {"b2b": [], "b2b_srv": [], "gap": [], "gap_srv": [], "oneshot": [], "session": [],
+                          "oneshot_cpu": [], "session_cpu": []} for name in exs}
             for _ in range(args.rounds):  # interleaved: noise hits both alike
                 for name, ex in exs.items():
                     a = acc[name]
@@ -232,14 +234,18 @@ def hot_path(args, kinds: list[str]) -> dict:
                     lat, srv = _seq(ex.run, max(5, args.n // (4 * args.rounds)), 0.03)
                     a["gap"] += lat
                     a["gap_srv"] += srv
-                    a["oneshot"].append(_oneshot_rate(ex, args.throughput_jobs // args.rounds, args.concurrency))
-                    a["session"].append(_session_rate(ex, 4 * args.throughput_jobs // args.rounds, args.concurrency))
+                    rate, cpu = _oneshot_rate(ex, args.throughput_jobs // args.rounds, args.concurrency)
+                    a["oneshot"].append(rate)
+                    a["oneshot_cpu"].append(cpu)
+                    rate, cpu = _session_rate(ex, 4 * args.throughput_jobs // args.rounds, args.concurrency)
+                    a["session"].append(rate)
+                    a["session_cpu"].append(cpu)
             out[kind] = acc
         finally:
             for ex in exs.values():
                 ex.close()
     hdr = (f"{'backend':<11}{'impl':<16}{'b2b p50':>9}{'p99':>8}{'in-srv':>8}{'ratio':>7}"
-           f"{'gap p50':>9}{'p99':>8}{'in-srv':>8}{'ratio':>7}{'1-shot/s':>10}{'cells/s':>9}")
+           f"{'gap p50':>9}{'p99':>8}{'in-srv':>8}{'ratio':>7}{'1-shot/s':>10}{'cells/s':>9}{'host CPU/job':>16}")
     print(f"\n# hot path: print(1+1), pool_size={args.pool_size}, {args.concurrency} in flight / sessions, "
           f"{args.rounds} interleaved rounds; load average {os.getloadavg()[0]:.2f}")
     print(hdr)
@@ -249,10 +255,12 @@ def hot_path(args, kinds: list[str]) -> dict:
             b, bs, g, gs = (pct(a[k], 50) for k in ("b2b", "b2b_srv", "gap", "gap_srv"))
             print(f"{kind:<11}{name:<16}{b:>7.2f}ms{pct(a['b2b'], 99):>6.1f}ms{bs:>6.2f}ms{b / bs:>6.2f}x"
                   f"{g:>7.2f}ms{pct(a['gap'], 99):>6.1f}ms{gs:>6.2f}ms{g / gs:>6.2f}x"
-                  f"{sum(a['oneshot']) / len(a['oneshot']):>10.0f}{sum(a['session']) / len(a['session']):>9.0f}")
+                  f"{sum(a['oneshot']) / len(a['oneshot']):>10.0f}{sum(a['session']) / len(a['session']):>9.0f}"
+                  f"{pct(a['oneshot_cpu'], 50):>8.3f}/{pct(a['session_cpu'], 50):.3f}ms")
     print("b2b = back-to-back from one thread; gap = jobs 30 ms apart; in-srv = the job's time inside the server;")
     print("ratio = round trip / in-server (p50s); 1-shot/s = fresh confined process per job, cells/s = session cells,")
-    print("both from asyncio (arun) with the stated number in flight.")
+    print("both from asyncio (arun) with the stated number in flight; host CPU/job = CPU time of this process")
+    print("(every thread) per one-shot job / per session cell during those runs.")
     return out
 
 
