@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .base import ProofResult, ProofTask, ProverMessage
 from .coq_check import DEFAULT_PRELUDE, CheckPlan, PlanError, PlannedSentence, assumption_verdict, build_plan
 from .coq_ide import CoqIdeSession, IdeFailure, SessionDead, SessionTimeout, find_coqidetop
+from .coq_memo import plugin_path, plugin_sentences
 from .coq_text import split_sentences
 
 if TYPE_CHECKING:
@@ -66,6 +67,9 @@ class CoqConfig(BaseModel):
     prelude: str = DEFAULT_PRELUDE  # run inside the proof's module before the model's text
     coq_args: tuple[str, ...] = ()  # extra coqidetop arguments (-Q dir Lib, ...)
     start_timeout_s: float = Field(180.0, gt=0)
+    # Walk the preloaded libraries once per session in the assumption check (plugin, see coq_memo);
+    # falls back to plain Print Assumptions when the plugin cannot be built. Same verdicts either way.
+    assumption_memo: bool = True
 
 
 def interpret_failure(plan: CheckPlan, sentence: PlannedSentence, text: str, byte_loc: int | None) -> ProofResult:
@@ -97,11 +101,13 @@ def interpret_failure(plan: CheckPlan, sentence: PlannedSentence, text: str, byt
 
 
 class _Session:
-    def __init__(self, cfg: CoqConfig) -> None:
+    def __init__(self, cfg: CoqConfig, plugin_dir: str | None = None) -> None:
         self.cfg = cfg
+        self.plugin_dir = plugin_dir
         self.ide = CoqIdeSession(
             args=cfg.coq_args,
             memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None,
+            env={"OCAMLPATH": plugin_dir} if plugin_dir else None,
         )
         self.base = 0
         self.header: str | None = None
@@ -112,10 +118,12 @@ class _Session:
         self.ide.kill()
         self.ide.start(self.cfg.start_timeout_s)
         state = self.ide.root
-        for s in split_sentences(self.cfg.preload):
-            sid = self.ide.add(s.text, state, self.cfg.start_timeout_s)
+        # The memo plugin seals the libraries loaded now: before any task's header or model text.
+        sealing = plugin_sentences() if self.plugin_dir else []
+        for text in [s.text for s in split_sentences(self.cfg.preload)] + sealing:
+            sid = self.ide.add(text, state, self.cfg.start_timeout_s)
             if isinstance(sid, IdeFailure):
-                raise RuntimeError(f"preload failed at {s.text!r}: {sid.text}")
+                raise RuntimeError(f"preload failed at {text!r}: {sid.text}")
             state = sid
         st = self.ide.status(self.cfg.start_timeout_s)
         if not st.ok:
@@ -139,6 +147,12 @@ class CoqProver:
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self.plugin_dir: str | None = None  # set by start() when the assumption memo is in use
+
+    @property
+    def assumption_memo(self) -> bool:
+        """Whether checks use the assumption-memo plugin (see :mod:`.coq_memo`)."""
+        return self.plugin_dir is not None
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -146,7 +160,8 @@ class CoqProver:
             if self._sessions:
                 return
             find_coqidetop()  # ProverUnavailable with an install hint
-            self._sessions = [_Session(self.config) for _ in range(self.config.pool_size)]
+            self.plugin_dir = plugin_path() if self.config.assumption_memo else None
+            self._sessions = [_Session(self.config, self.plugin_dir) for _ in range(self.config.pool_size)]
             self._executor = ThreadPoolExecutor(self.config.pool_size, thread_name_prefix="coq")
             errors: list[BaseException] = []
 
@@ -212,7 +227,8 @@ class CoqProver:
         self.start()
         t0 = time.monotonic()
         try:
-            plan = build_plan(task, prelude=self.config.prelude)
+            plan = build_plan(task, prelude=self.config.prelude, assumptions_command=(
+                "Lemmaflow Print Assumptions" if self.plugin_dir else "Print Assumptions"))
         except PlanError as e:
             return ProofResult(status="failed", messages=e.messages or [ProverMessage(text=e.reason)],
                                reason=e.reason, time_s=time.monotonic() - t0)

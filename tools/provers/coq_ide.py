@@ -95,6 +95,7 @@ class CoqIdeSession:
     args: tuple[str, ...] = ()
     memory_limit_bytes: int | None = 4 << 30
     binary: str | None = None
+    env: dict[str, str] | None = None  # extra environment (OCAMLPATH for the assumption-memo plugin)
     pid: int | None = field(default=None, init=False)
     root: int = field(default=1, init=False)
     messages: dict[int, list[IdeMessage]] = field(default_factory=dict, init=False)
@@ -116,6 +117,7 @@ class CoqIdeSession:
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=self._workdir, start_new_session=True, preexec_fn=confine_fn(limit),
+            env={**os.environ, **self.env} if self.env else None,
         )
         self.pid = self._proc.pid
         self._parser = ET.XMLPullParser(events=("start", "end"))
