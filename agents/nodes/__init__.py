@@ -2,6 +2,7 @@
 
 from ..proving.evolver import Evolver
 from ..proving.lego import LegoProver
+from ..proving.whole_proof import WholeProof
 from .candidates import Candidate, CandidateLayer, CandidateOutputs
 from .chain_of_thought import ChainOfThought
 from .critic import Critic
@@ -26,7 +27,7 @@ from .vote import Vote
 BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
                  ReWOO, ReAct, Decompose, ToolMaker, ToolUser,
                  BestOfNNode, BeamSearchNode, DVTSNode, MCTSNode, ParticleFilterNode,
-                 LegoProver, Evolver, ProofSearch,
+                 LegoProver, Evolver, ProofSearch, WholeProof,
                  Ranker, Fuser, Critic, Reviser]
 
 __all__ = [
