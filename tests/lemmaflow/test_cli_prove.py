@@ -15,7 +15,7 @@ def test_help_and_bad_input(tmp_path, capsys):
     assert e.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--dataset", "--attempts", "--library", "--limit", "--out", "--no-baseline", "--repair-rounds",
-                 "--concurrency", "--max-attempt-tokens"):
+                 "--concurrency", "--max-attempt-tokens", "--method", "--samples", "--resumes"):
         assert flag in text
     assert main(["prove", "--dataset", "minif2f-lean:valid", "--out", str(tmp_path / "o")]) == 2
     assert "unknown dataset" in capsys.readouterr().err

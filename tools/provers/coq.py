@@ -113,24 +113,48 @@ class _Session:
         self.header: str | None = None
         self.header_state = 0
         self.starts = 0
+        self.memo = False  # this process loaded the memo plugin and sealed its preload
+        self.memo_error: str | None = None
 
     def start(self) -> None:
+        try:
+            self._start(self.plugin_dir)
+        except _PluginLoadError as e:
+            # The plugin built but does not load in this process (e.g. a confinement that hides its folder):
+            # run without the memo (plain Print Assumptions: same verdicts, slower on successful proofs).
+            self.memo_error = str(e)
+            self._start(None)
+
+    def _start(self, plugin_dir: str | None) -> None:
         self.ide.kill()
+        self.ide.env = {"OCAMLPATH": plugin_dir} if plugin_dir else None
         self.ide.start(self.cfg.start_timeout_s)
         state = self.ide.root
+        preload = [s.text for s in split_sentences(self.cfg.preload)]
         # The memo plugin seals the libraries loaded now: before any task's header or model text.
-        sealing = plugin_sentences() if self.plugin_dir else []
-        for text in [s.text for s in split_sentences(self.cfg.preload)] + sealing:
+        sealing = plugin_sentences() if plugin_dir else []
+        for i, text in enumerate(preload + sealing):
             sid = self.ide.add(text, state, self.cfg.start_timeout_s)
             if isinstance(sid, IdeFailure):
+                if i >= len(preload):  # Declare ML Module runs when added (it extends the grammar)
+                    raise _PluginLoadError(f"the assumption-memo plugin does not load: {sid.text.strip()[:300]}")
                 raise RuntimeError(f"preload failed at {text!r}: {sid.text}")
             state = sid
-        st = self.ide.status(self.cfg.start_timeout_s)
-        if not st.ok:
-            raise RuntimeError(f"preload failed: {st.failure.text if st.failure else ''}")
+            if i == len(preload) - 1 or (i == len(preload) + len(sealing) - 1 and sealing):
+                st = self.ide.status(self.cfg.start_timeout_s)
+                if not st.ok:
+                    what = st.failure.text if st.failure else ""
+                    if i >= len(preload):
+                        raise _PluginLoadError(f"the assumption-memo plugin does not load: {what}")
+                    raise RuntimeError(f"preload failed: {what}")
+        self.memo = bool(sealing)
         self.base = state
         self.header, self.header_state = None, state
         self.starts += 1
+
+
+class _PluginLoadError(RuntimeError):
+    pass
 
 
 class CoqProver:
@@ -152,7 +176,7 @@ class CoqProver:
     @property
     def assumption_memo(self) -> bool:
         """Whether checks use the assumption-memo plugin (see :mod:`.coq_memo`)."""
-        return self.plugin_dir is not None
+        return any(s.memo for s in self._sessions)
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -227,8 +251,7 @@ class CoqProver:
         self.start()
         t0 = time.monotonic()
         try:
-            plan = build_plan(task, prelude=self.config.prelude, assumptions_command=(
-                "Lemmaflow Print Assumptions" if self.plugin_dir else "Print Assumptions"))
+            plan = build_plan(task, prelude=self.config.prelude)
         except PlanError as e:
             return ProofResult(status="failed", messages=e.messages or [ProverMessage(text=e.reason)],
                                reason=e.reason, time_s=time.monotonic() - t0)
@@ -281,6 +304,9 @@ class CoqProver:
 
     def _run(self, session: _Session, task: ProofTask, plan: CheckPlan, deadline: float) -> ProofResult:
         ide = session.ide
+        if session.memo:  # the same walk and output, the sealed libraries read from the memo (coq_memo)
+            last = plan.body[-1]
+            plan.body[-1] = PlannedSentence("Lemmaflow " + last.text, last.role, last.offset)
         ide.messages.clear()
         by_state: dict[int, PlannedSentence] = {}
         if session.header != task.header:

@@ -142,3 +142,18 @@ def test_memo_agrees_on_minif2f_proofs(memo_pool, plain_pool):
         assert fast.proved and slow.proved, (name, fast.summary(), slow.summary())
         assert sorted(fast.axioms) == sorted(slow.axioms), (name, fast.axioms, slow.axioms)
         assert bool(fast.axioms) == ("ra." in proof), fast.axioms  # lra/nra on R rest on the Reals axioms
+
+
+def test_a_plugin_that_does_not_load_falls_back_to_print_assumptions(monkeypatch, tmp_path):
+    """E.g. a confinement that hides the plugin's folder: the session restarts without it, same verdicts."""
+    from lemmaflow.tools.provers import coq as coq_module
+
+    monkeypatch.setattr(coq_module, "plugin_path", lambda: str(tmp_path))  # no lemmaflow-coq package there
+    with CoqProver(pool_size=1, timeout_s=120.0) as prover:
+        assert not prover.assumption_memo
+        assert "plugin does not load" in (prover._sessions[0].memo_error or "")
+        ok = prover.check(ProofTask(name="t", header="Require Import Arith.", statement="Theorem t : 2 + 2 = 4.",
+                                    proof="Proof. reflexivity. Qed."))
+        bad = prover.check(ProofTask(name="t", header="Require Import Arith.", statement=EVIL_STMT,
+                                     proof="Axiom cheat : False.\nTheorem t : 2 + 2 = 5. Proof. destruct cheat. Qed."))
+        assert ok.proved and bad.status == "failed" and "not allowed: cheat" in (bad.reason or "")
