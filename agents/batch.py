@@ -1,11 +1,15 @@
 """Batch solving: many problems through one pipeline and one backend, resumable.
 
-All problems run concurrently (up to ``concurrency``), so their LLM requests
-share the engine's batch. Each result is appended to the output JSONL as soon
+Problems stream through a bounded window: the input iterable is read lazily
+and at most ``concurrency`` problems are in flight at once, so their LLM
+requests share the engine's batch while memory stays flat however long the
+input is (a 100k-problem generator costs what a 1k list does; see
+``benchmarks/batch_memory.py``). Each result is appended to the output JSONL as soon
 as its problem finishes — one write, flushed and fsynced — so Ctrl-C or
 ``kill -9`` loses at most the problems in flight. Rerunning with the same
 output file skips every problem already finished, keyed by a content hash of
-problem text, pipeline spec and model. Failed items are recorded with their
+problem text, pipeline spec and model (the resume index holds 8 bytes per key,
+not the records). Failed items are recorded with their
 error and retried on the next run; one item failing never stops the batch.
 With ``coalesce_s`` the generate calls that concurrent problems make within that
 window go to the backend as one call (:class:`CoalescingBackend`), e.g. one call
@@ -29,12 +33,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import json
 import os
 import time
 import uuid
+from array import array
+from bisect import bisect_left
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 from pydantic import BaseModel
 
@@ -46,9 +53,13 @@ from .context import RunContext
 from .graph import Pipeline
 from .trace import append_jsonl
 
-__all__ = ["BatchRunner", "BatchSummary", "ProblemResult", "load_results", "problem_key"]
+__all__ = [
+    "BatchRunner", "BatchSummary", "KeySet", "ProblemResult", "finished_keys", "load_results", "load_results_iter",
+    "model_label", "problem_key",
+]
 
 FINISHED = ("ok", "budget_exhausted")
+_END = object()
 
 
 def problem_key(problem: Problem, pipeline_spec: dict, model_id: str) -> str:
@@ -59,6 +70,17 @@ def problem_key(problem: Problem, pipeline_spec: dict, model_id: str) -> str:
         ensure_ascii=False,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def model_label(model_id: str, models: dict[str, Any] | None = None) -> str:
+    """The model part of a result key: the generator's id, plus every named model's (they change results too).
+
+    ``models`` maps a role to a backend (its ``model_id``) or to a plain model id string.
+    """
+    if not models:
+        return model_id
+    ids = {r: m if isinstance(m, str) else getattr(m, "model_id", "?") for r, m in models.items()}
+    return model_id + "|" + ",".join(f"{r}={i}" for r, i in sorted(ids.items()))
 
 
 class ProblemResult(BaseModel):
@@ -92,6 +114,18 @@ class BatchSummary(BaseModel):
     wall_s: float = 0.0
     bad_lines: list[tuple[int, str]] = []
 
+    def record(self, res: "ProblemResult") -> None:
+        """Count one finished problem (done, failed, graded, tokens)."""
+        self.done += 1
+        total = res.usage.get("total", {}) if isinstance(res.usage, dict) else {}
+        self.prompt_tokens += int(total.get("prompt_tokens", 0) or 0)
+        self.completion_tokens += int(total.get("completion_tokens", 0) or 0)
+        if res.status == "error":
+            self.failed += 1
+        if res.correct is not None:
+            self.graded += 1
+            self.correct += int(res.correct)
+
     @property
     def accuracy(self) -> float | None:
         return self.correct / self.graded if self.graded else None
@@ -101,12 +135,11 @@ class BatchSummary(BaseModel):
         return self.completion_tokens / self.wall_s if self.wall_s else 0.0
 
 
-def load_results(path: str | Path) -> dict[str, dict]:
-    """Results by key; the last line per key wins. A torn last line (kill -9) is ignored."""
-    out: dict[str, dict] = {}
+def load_results_iter(path: str | Path) -> Iterator[tuple[str, dict]]:
+    """(key, row) for every result line in file order, read lazily; a torn line (kill -9) is skipped."""
     p = Path(path)
     if not p.exists():
-        return out
+        return
     with open(p, encoding="utf-8") as f:
         for line in f:
             try:
@@ -114,8 +147,71 @@ def load_results(path: str | Path) -> dict[str, dict]:
             except json.JSONDecodeError:
                 continue
             if isinstance(row, dict) and "key" in row:
-                out[row["key"]] = row
-    return out
+                yield row["key"], row
+
+
+def load_results(path: str | Path) -> dict[str, dict]:
+    """Results by key; the last line per key wins. A torn last line (kill -9) is ignored."""
+    return dict(load_results_iter(path))
+
+
+def finished_keys(path: str | Path) -> "KeySet":
+    """The resume index: keys with a finished result (ok or out of budget); errors are retried.
+
+    Read line by line into a :class:`KeySet` (8 bytes per key). Ends a line torn by a kill first, so
+    the next append starts a fresh line. (A finished key is never run again, so no later row of it
+    can be an error: "has a finished row" is "its latest row is finished".)
+    """
+    _repair_tail(Path(path))
+    return KeySet(k for k, row in load_results_iter(path) if row.get("status") in FINISHED)
+
+
+class KeySet:
+    """A set of result keys (hex digests) at about 8 bytes per key.
+
+    The resume index and the duplicate check of a streamed run hold one entry
+    per problem; a ``set`` of key strings costs ~100 bytes each (10 MB at 100k
+    problems), this a sorted ``array('Q')`` of 64-bit prefixes plus a small set
+    of recent ones, merged geometrically (amortised O(log n) per add). Two keys
+    sharing a 64-bit prefix (p ~ n^2 / 2^65) would make one look done.
+
+    Example::
+
+        ks = KeySet()
+        ks.add("0123456789abcdef01234567")
+        assert "0123456789abcdef01234567" in ks and len(ks) == 1
+    """
+
+    def __init__(self, keys: Iterable[str] = ()):
+        self._sorted = array("Q")
+        self._recent: set[int] = set()
+        for k in keys:
+            self.add(k)
+
+    @staticmethod
+    def _h(key: str) -> int:
+        try:
+            return int(key[:16], 16)
+        except ValueError:  # not a hex digest (hand-made rows): hash its text
+            return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+
+    def __contains__(self, key: str) -> bool:
+        h = self._h(key)
+        if h in self._recent:
+            return True
+        i = bisect_left(self._sorted, h)
+        return i < len(self._sorted) and self._sorted[i] == h
+
+    def add(self, key: str) -> None:
+        if key in self:
+            return
+        self._recent.add(self._h(key))
+        if len(self._recent) >= max(1024, len(self._sorted) // 8):
+            self._sorted = array("Q", heapq.merge(self._sorted, sorted(self._recent)))
+            self._recent = set()
+
+    def __len__(self) -> int:
+        return len(self._sorted) + len(self._recent)
 
 
 def _repair_tail(path: Path) -> None:
@@ -167,48 +263,73 @@ class BatchRunner:
         self.summary = BatchSummary()
 
     def key(self, problem: Problem) -> str:
-        model = self.backend.model_id
-        if self.models:  # other models change results too
-            model += "|" + ",".join(f"{r}={getattr(m, 'model_id', '?')}" for r, m in sorted(self.models.items()))
-        return problem_key(problem, self.spec, model)
+        return problem_key(problem, self.spec, model_label(self.backend.model_id, self.models))
 
     async def run(self, problems: Iterable[Problem]) -> BatchSummary:
-        problems = list(problems)
+        """Solve ``problems`` (any iterable, read lazily), at most ``concurrency`` at once.
+
+        ``summary.total`` is ``len(problems)`` for a sized input, else the count read so far.
+        """
         s = self.summary
-        s.total = len(problems)
-        _repair_tail(self.out_path)
-        finished = {k for k, r in load_results(self.out_path).items() if r.get("status") in FINISHED}
-        todo, seen = [], set()
-        for p in problems:
-            k = self.key(p)
-            if k in finished:
-                s.skipped += 1
-            elif k not in seen:  # duplicate problems in the input run once
-                seen.add(k)
-                todo.append((k, p))
-        sem = asyncio.Semaphore(self.concurrency)
+        sized = hasattr(problems, "__len__")
+        s.total = len(problems) if sized else 0  # type: ignore[arg-type]
+        finished = finished_keys(self.out_path)
+        seen = KeySet()  # keys started in this run: duplicate problems in the input run once
+        source = iter(problems)
+        in_flight: set[asyncio.Task] = set()
+        done: asyncio.Queue[asyncio.Task] = asyncio.Queue()
         start = time.monotonic()
 
-        async def one(k: str, p: Problem) -> ProblemResult:
-            async with sem:
-                return await self._solve(k, p)
+        def refill() -> None:
+            # Read just enough input to fill the window; finished and duplicate problems cost no slot.
+            nonlocal source
+            while source is not None and len(in_flight) < self.concurrency:
+                p = next(source, _END)
+                if p is _END:
+                    source = None
+                    return
+                if not sized:
+                    s.total += 1
+                k = self.key(p)
+                if k in finished:
+                    s.skipped += 1
+                elif k not in seen:
+                    seen.add(k)
+                    t = asyncio.ensure_future(self._solve(k, p))
+                    t.add_done_callback(done.put_nowait)
+                    in_flight.add(t)
 
-        tasks = [asyncio.ensure_future(one(k, p)) for k, p in todo]
         try:
-            for fut in asyncio.as_completed(tasks):
-                res = await fut
+            refill()
+            while in_flight:
+                t = await done.get()
+                in_flight.discard(t)
+                res = t.result()
                 append_jsonl(self.out_path, [res.model_dump(mode="json")])
                 s.wall_s = time.monotonic() - start
                 if self.on_result:
                     self.on_result(res, s)
+                refill()
         finally:
-            for t in tasks:  # Ctrl-C: stop in-flight problems; finished ones are on disk
+            for t in in_flight:  # Ctrl-C: stop in-flight problems; finished ones are on disk
                 t.cancel()
             s.wall_s = time.monotonic() - start
         return s
 
     async def _solve(self, key: str, problem: Problem) -> ProblemResult:
-        s = self.summary
+        res, trace = await self.solve_one(key, problem, with_trace=self.trace_path is not None)
+        self.summary.record(res)
+        if trace is not None:
+            append_jsonl(self.trace_path, trace, fsync=False)
+        return res
+
+    async def solve_one(self, key: str, problem: Problem, *, with_trace: bool = False
+                        ) -> tuple[ProblemResult, list[dict] | None]:
+        """Solve one problem: its result (an error result if it failed) and, if asked, its trace events.
+
+        Records solved/unsolved in the store; writes neither the results file nor the summary
+        (the caller does: :meth:`run`, or a distributed driver such as ``RayBatchRunner``).
+        """
         ctx = RunContext.for_problem(
             self.gen_backend, problem.id, self.budget, checker=self.checker, executor=self.executor, store=self.store,
             prover=self.prover, models=self.models, run_id=self.run_id,
@@ -233,19 +354,9 @@ class BatchRunner:
         except Exception as e:  # never let one item kill the batch
             res = ProblemResult(**base, status="error", error=f"{type(e).__name__}: {e}",
                                 usage=ctx.ledger.snapshot(), finished_at=time.time())
-        s.done += 1
-        s.prompt_tokens += ctx.ledger.total.prompt_tokens
-        s.completion_tokens += ctx.ledger.total.completion_tokens
-        if res.status == "error":
-            s.failed += 1
-        if res.correct is not None:
-            s.graded += 1
-            s.correct += int(res.correct)
         if self.store is not None and res.correct is not None:
             try:  # reuse accounting: was this problem solved (whether or not it used the library)?
                 await asyncio.to_thread(self.store.record_problem, self.run_id, problem.id, solved=res.correct)
             except Exception as e:  # a store hiccup never fails the problem
                 ctx.trace.add("info", "batch", store_error=f"{type(e).__name__}: {e}")
-        if self.trace_path is not None:
-            append_jsonl(self.trace_path, ctx.trace.to_dicts(), fsync=False)
-        return res
+        return res, (ctx.trace.to_dicts() if with_trace else None)

@@ -53,7 +53,7 @@ from typing import Any, Callable, Sequence
 from pydantic import BaseModel
 
 from ..tools.datasets import Problem
-from .batch import BatchRunner, BatchSummary, ProblemResult, load_results
+from .batch import BatchRunner, BatchSummary, ProblemResult, load_results_iter
 from .budget import Budget
 from .graph import Pipeline
 
@@ -176,6 +176,16 @@ class BenchReport(BaseModel):
     )
 
 
+def _latest_rows(path: Path, keys: dict[str, None]) -> dict[str, dict]:
+    """The last row of each of ``keys`` in a results file, its ``outputs`` dropped (memory stays per row)."""
+    out: dict[str, dict] = {}
+    for k, row in load_results_iter(path):
+        if k in keys:
+            row["outputs"] = {}
+            out[k] = row
+    return out
+
+
 def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@=-]+", "_", label).strip("_") or "pipeline"
 
@@ -210,6 +220,7 @@ class Bench:
         on_start: Callable[[str, int], None] | None = None,
         on_result: Callable[[ProblemResult, BatchSummary], None] | None = None,
         on_end: Callable[[str, BatchSummary], None] | None = None,
+        runner_cls: Callable[..., Any] = BatchRunner,
         **runner_kwargs: Any,
     ):
         labels = [p.label for p in pipelines]
@@ -226,6 +237,8 @@ class Bench:
         self.trace_dir = Path(trace_dir) if trace_dir else None
         self.on_start, self.on_result, self.on_end = on_start, on_result, on_end
         self.runner_kwargs = runner_kwargs
+        # BatchRunner, or a runner with its interface (RayBatchRunner: ``backend`` is then a RayWorkerPool).
+        self.runner_cls = runner_cls
         self._by_spec: dict[str, Path] = {}  # spec hash -> results file: identical specs run once
         self._done: dict[str, list[ProblemResult]] = {}  # spec hash -> results of this run
 
@@ -240,16 +253,17 @@ class Bench:
             return self._done[h]
         path = self._by_spec.setdefault(h, self.results_path(label))
         trace = self.trace_dir / f"{path.stem}.jsonl" if self.trace_dir else None
-        runner = BatchRunner(pipeline, self.backend, self.checker, out_path=path, budget=self.budget,
+        runner = self.runner_cls(pipeline, self.backend, self.checker, out_path=path, budget=self.budget,
                              on_result=self.on_result, models=models, trace_path=trace, **self.runner_kwargs)
         if self.on_start:
             self.on_start(label, len(problems))
         summary = await runner.run(problems)
         if self.on_end:
             self.on_end(label, summary)
-        rows = load_results(path)
-        # Latest result of each bench problem (a problem listed twice counts once).
+        # Latest result of each bench problem (a problem listed twice counts once), read line by line and
+        # without ``outputs`` (chains, ...): the report needs status, grade and usage only.
         keys = dict.fromkeys(runner.key(p) for p in problems)
+        rows = _latest_rows(path, keys)
         self._done[h] = [ProblemResult.model_validate(rows[k]) for k in keys if k in rows]
         return self._done[h]
 
@@ -353,8 +367,13 @@ def pyplot(purpose: str):
 
 
 def save_accuracy_plot(plt, fig, ax, xs: Sequence[float], *, ylabel: str, title: str, legend: bool,
-                       path: str | Path) -> Path:
-    """The common frame of an accuracy-vs-tokens plot (log x when tokens spread > 20x), saved as PNG."""
+                       path: str | Path, labels: Sequence[tuple[float, float, str]] = (), fontsize: float = 8) -> Path:
+    """The common frame of an accuracy-vs-tokens plot (log x when tokens spread > 20x), saved as PNG.
+
+    ``labels`` (x, y, text) are placed last, so that none overlaps another (agents.plot_labels).
+    """
+    from .plot_labels import place_labels
+
     if xs and max(xs) / min(xs) > 20:
         ax.set_xscale("log")
     ax.set_ylim(-0.05, 1.05)
@@ -363,8 +382,10 @@ def save_accuracy_plot(plt, fig, ax, xs: Sequence[float], *, ylabel: str, title:
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     if legend:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
+    if labels:
+        place_labels(ax, [(x, y) for x, y, _ in labels], [t for _, _, t in labels], fontsize=fontsize)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -379,6 +400,7 @@ def plot_report(report: BenchReport, path: str | Path) -> Path:
     styles = {"pipeline": ("o", "tab:blue", "pipelines"), "sc_reference": ("s", "tab:orange", "SC baseline"),
               "sc_matched": ("D", "tab:orange", "SC at matched tokens")}
     shown = set()
+    labels: list[tuple[float, float, str]] = []
     for r in report.rows:
         if r.accuracy is None:
             continue
@@ -388,10 +410,11 @@ def plot_report(report: BenchReport, path: str | Path) -> Path:
                     markerfacecolor=color if r.kind != "sc_matched" else "white",
                     label=None if name in shown else name)
         shown.add(name)
-        ax.annotate(r.label, (r.mean_tokens, r.accuracy), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        labels.append((r.mean_tokens, r.accuracy, r.label))
     sc = sorted((r for r in report.rows if r.kind != "pipeline" and r.accuracy is not None), key=lambda r: r.mean_tokens)
     if len(sc) > 1:
         ax.plot([r.mean_tokens for r in sc], [r.accuracy for r in sc], "--", color="tab:orange", alpha=0.6)
     xs = [r.mean_tokens for r in report.rows if r.mean_tokens > 0]
     return save_accuracy_plot(plt, fig, ax, xs, ylabel="accuracy (95% Wilson interval)",
-                              title=f"{report.problems} problems, {report.model}"[:90], legend=bool(shown), path=path)
+                              title=f"{report.problems} problems, {report.model}"[:90], legend=bool(shown), path=path,
+                              labels=labels)

@@ -444,12 +444,12 @@ def plot_compose(report: ComposeReport, path: str | Path) -> Path:
                     markersize=12 if name == "best" else 5, label=None if name in shown else name)
         shown.add(name)
         labels.setdefault((round(r.mean_tokens, 3), round(r.accuracy, 6)), []).append(str(t.number))
-    for (x, y), nums in labels.items():  # trials of the same configuration share one label
-        ax.annotate(",".join(nums), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     xs = [t.row.mean_tokens for t in report.trials if t.row and t.row.mean_tokens > 0]
     title = f"compose {report.space}: {len(report.trials)} trials, {report.dev_problems} dev problems, {report.model}"
+    # trials of the same configuration share one label; none overlaps another
     return save_accuracy_plot(plt, fig, ax, xs, ylabel="dev accuracy (95% Wilson interval)", title=title[:100],
-                              legend=bool(shown), path=path)
+                              legend=bool(shown), path=path, fontsize=7,
+                              labels=[(x, y, ",".join(nums)) for (x, y), nums in labels.items()])
 
 
 def write_compose_outputs(report: ComposeReport, out_dir: str | Path) -> dict[str, Path]:

@@ -317,9 +317,10 @@ def _outputs(kind: str) -> set[str]:
 def load_space(path: str | Path) -> SearchSpace:
     """Read and validate a search-space YAML/JSON file (SpaceError naming the file and field)."""
     from .spec import read_mapping
+    from .validation import describe
 
     data = read_mapping(path, "search space", SpaceError)
     try:
         return SearchSpace.model_validate(data)
     except ValidationError as e:
-        raise SpaceError(f"{path}: invalid search space: {e}") from e
+        raise SpaceError(f"{path}: invalid search space: {describe(e)}") from None

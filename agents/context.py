@@ -76,6 +76,12 @@ class RunContext:
     def __post_init__(self) -> None:
         if self.trace is None:
             self.trace = Trace(problem_id=self.problem_id)
+        if self.prover is not None and getattr(self.prover, "confined", True) is False:
+            # The user opted out of prover confinement (confine=False / --unconfined-prover): say so
+            # in every trace that prover served, once.
+            if not any(e.data.get("event") == "prover_unconfined" for e in self.trace.of_kind("info")):
+                self.trace.add("info", None, event="prover_unconfined",
+                               warning="the prover ran unconfined: proof texts ran with the user's full rights")
 
     @classmethod
     def for_problem(cls, backend: LLMBackend, problem_id: str, budget: Budget | None = None, **services) -> "RunContext":

@@ -31,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.factory import ModelSpec
 from .graph import Pipeline, PipelineError
-from .node import Node
+from .registry import NodeRegistry, SpecError, default_registry
+from .validation import describe, one_line
 
 __all__ = [
     "EdgeSpec",
@@ -46,10 +47,6 @@ __all__ = [
 ]
 
 _TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str]}
-
-
-class SpecError(ValueError):
-    """A spec file or dict is malformed; the message says where."""
 
 
 class NodeSpec(BaseModel):
@@ -79,50 +76,24 @@ class PipelineSpec(BaseModel):
     models: dict[str, ModelSpec] = Field(default_factory=dict)
 
 
-class NodeRegistry:
-    """Maps spec ``type`` names to node classes."""
-
-    def __init__(self, nodes: dict[str, type[Node]] | None = None):
-        self._nodes: dict[str, type[Node]] = dict(nodes or {})
-
-    def register(self, cls: type[Node], kind: str | None = None) -> type[Node]:
-        kind = kind or cls.kind
-        if not kind:
-            raise ValueError(f"{cls.__name__} has no `kind`; pass one to register()")
-        self._nodes[kind] = cls
-        return cls
-
-    def get(self, kind: str) -> type[Node]:
-        try:
-            return self._nodes[kind]
-        except KeyError:
-            raise SpecError(f"unknown node type {kind!r}; known types: {sorted(self._nodes)}") from None
-
-    def kinds(self) -> list[str]:
-        return sorted(self._nodes)
-
-
-def default_registry() -> NodeRegistry:
-    """A new registry holding every built-in node."""
-    from .nodes import BUILTIN_NODES
-
-    return NodeRegistry({cls.kind: cls for cls in BUILTIN_NODES})
-
-
 def build_pipeline(spec: PipelineSpec | dict, registry: NodeRegistry | None = None) -> Pipeline:
     registry = registry or default_registry()
     if isinstance(spec, dict):
         try:
             spec = PipelineSpec.model_validate(spec)
         except ValidationError as e:
-            raise SpecError(f"invalid pipeline spec: {e}") from e
+            raise SpecError(f"invalid pipeline spec: {describe(e)}") from None
     pipe = Pipeline(inputs={k: _TYPES[v] for k, v in spec.inputs.items()}, name=spec.name)
     for ns in spec.nodes:
         cls = registry.get(ns.type)
         try:
             node = cls(ns.config)
         except ValidationError as e:
-            raise SpecError(f"node {ns.name!r} ({ns.type}): invalid config: {e}") from e
+            raise SpecError(f"node {ns.name!r} ({ns.type}): invalid config: {describe(e)}") from None
+        except SpecError as e:  # a node it holds (vote's inner, a layer's source) names an unknown type
+            raise SpecError(f"node {ns.name!r} ({ns.type}): {e}") from None
+        except (ValueError, TypeError) as e:  # the node refused its config (e.g. an inner node without `answer`)
+            raise SpecError(f"node {ns.name!r} ({ns.type}): {one_line(str(e))}") from None
         pipe.add(ns.name, node)
     for es in spec.edges:
         pipe.connect(es.from_, es.to)
@@ -143,11 +114,20 @@ def read_mapping(path: str | Path, what: str, error: type[Exception]) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise error(f"cannot read {what} {path}: {e}") from e
+        raise error(f"cannot read {what} {path}: {one_line(str(e))}") from None
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: not UTF-8 text (byte {e.start})") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise error(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from e
+    except json.JSONDecodeError as e:
+        raise error(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+    except yaml.YAMLError as e:  # one line: file:line:column and the problem, without the source excerpt
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or getattr(e, "context", None) or str(e)
+        raise error(f"{where}: not valid YAML: {one_line(str(problem))}") from None
+    except RecursionError:
+        raise error(f"{path}: nested too deeply to read") from None
     if not isinstance(data, dict):
         raise error(f"{path}: a {what} must be a mapping, got {type(data).__name__}")
     return data

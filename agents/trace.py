@@ -26,8 +26,10 @@ EventKind = Literal[
     "tool_call", "info",
     # Search trees (lemmaflow.agents.search) and verifiers: one ``search_node`` per
     # tree node (id, parent, text, score, visits, tokens), one ``search_result``
-    # naming the chosen path, one ``score`` per scored candidate.
-    "search_node", "search_result", "score",
+    # naming the top-scored path, one ``score`` per scored candidate. ``search_answer``: what
+    # the node that ran the search reported (its aggregate may vote over leaves, so the reported
+    # solution need not be the top-scored leaf): ``chosen`` path, ``answer``, ``aggregate``, ``leaves``.
+    "search_node", "search_result", "search_answer", "score",
     # Plans and decompositions (ReWOO, Decompose): one ``plan`` event with ``graph`` and
     # ``steps`` ({id, text, detail, deps, answer}); a later event for the same node replaces it.
     "plan",

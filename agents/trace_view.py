@@ -5,8 +5,11 @@ writes and rebuilds, for one problem:
 
 - **search trees** from ``search_node`` events (``id, parent, depth, text, score,
   visits, tokens, terminal, answer``; a later event for the same id updates it, as
-  MCTS does when visits change) and ``search_result`` (``algorithm``, ``chosen``:
-  node ids root..leaf, ``answer``): the chosen path is highlighted;
+  MCTS does when visits change), ``search_result`` (``algorithm``, ``chosen``:
+  node ids root..leaf of the top-scored leaf, ``answer``) and ``search_answer``
+  (what the node reported: a vote over leaves may pick another leaf than the
+  top-scored one): the reported solution's path is highlighted, and the answer
+  vote over the leaves (``vote``) is shown beside the tree;
 - **votes** (self-consistency, ``Vote``) from ``vote`` events: answer classes under
   the question, each sample a leaf of its class (or, for ``Vote`` over chains such
   as ToRA, the sample's own chain), the winning class highlighted;
@@ -40,7 +43,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel
 
-__all__ = ["Section", "ViewNode", "ProblemView", "build_view", "load_trace", "render_html", "render_text"]
+__all__ = ["Section", "ViewNode", "VoteRow", "ProblemView", "build_view", "load_trace", "render_html", "render_text"]
 
 
 class ViewNode(BaseModel):
@@ -59,10 +62,21 @@ class ViewNode(BaseModel):
     deps: list[str] = []  # plan steps: the steps this one needs (a DAG; ``parent`` is the latest of them)
 
 
+class VoteRow(BaseModel):
+    """One answer class of a vote shown beside a search tree."""
+
+    answer: str
+    weight: float
+    share: float
+    leaves: list[str] = []  # page ids of the leaves in this class
+    winner: bool = False
+
+
 class Section(BaseModel):
     title: str
     summary: str = ""
     nodes: list[ViewNode] = []
+    vote: list[VoteRow] = []  # search trees: the answer vote over the leaves, if the node voted
 
     def children(self) -> dict[str | None, list[ViewNode]]:
         ids = {n.id for n in self.nodes}
@@ -103,10 +117,18 @@ def _num(x: Any) -> float | None:
 def _search_section(path: str, events: list[dict], sid: str) -> Section:
     nodes: dict[str, ViewNode] = {}
     result: dict = {}
+    decided: dict = {}
+    vote: dict = {}
     for ev in events:
         d = ev.get("data", {})
         if ev["kind"] == "search_result":
             result = d
+            continue
+        if ev["kind"] == "search_answer":
+            decided = d
+            continue
+        if ev["kind"] == "vote":
+            vote = d
             continue
         nid = str(d.get("id"))
         node = nodes.get(nid) or ViewNode(id=f"{sid}-{nid}", kind="step")
@@ -126,15 +148,31 @@ def _search_section(path: str, events: list[dict], sid: str) -> Section:
         depth = d.get("depth")
         node.title = f"node {nid}" + (f" · depth {depth}" if depth is not None else "")
         nodes[nid] = node
-    chosen = [str(x) for x in result.get("chosen", []) or []]
+    # The node's decision wins over the search's own ranking: it is what the result reports.
+    chosen = [str(x) for x in (decided or result).get("chosen", []) or []]
     for nid in chosen:
         if nid in nodes:
             nodes[nid].chosen = True
     algo = result.get("algorithm", "search")
     summary = f"{len(nodes)} nodes"
-    if result:
+    if decided:
+        summary += (f"; reported answer {decided.get('answer')!r} by {decided.get('aggregate', '?')} over "
+                    f"{len(decided.get('leaves') or [])} leaves; its path {' → '.join(chosen) or '(none)'}")
+        top = [str(x) for x in result.get("chosen", []) or []]
+        if top and top != chosen:
+            summary += f"; the top-scored leaf ({top[-1]}) answered {result.get('answer')!r}"
+    elif result:
         summary += f"; chosen path {' → '.join(chosen) or '(none)'}; answer {result.get('answer')!r}"
-    return Section(title=f"{algo} at {path or 'root'}", summary=summary, nodes=list(nodes.values()))
+    rows: list[VoteRow] = []
+    leaves = [str(x) for x in decided.get("leaves", []) or []]
+    classes = vote.get("classes", []) or []
+    total = sum(float(c.get("votes", 0) or 0) for c in classes) or 1.0
+    for c in classes:
+        idx = [i for i in c.get("samples", []) or [] if isinstance(i, int) and 0 <= i < len(leaves)]
+        rows.append(VoteRow(answer=str(c.get("answer")), weight=float(c.get("votes", 0) or 0),
+                            share=float(c.get("votes", 0) or 0) / total, leaves=[f"{sid}-{leaves[i]}" for i in idx],
+                            winner=vote.get("winner") is not None and str(c.get("answer")) == str(vote.get("winner"))))
+    return Section(title=f"{algo} at {path or 'root'}", summary=summary, nodes=list(nodes.values()), vote=rows)
 
 
 def _chain_nodes(events: list[dict], sid: str, parent: str | None, chosen: bool) -> list[ViewNode]:
@@ -264,7 +302,8 @@ def build_view(events: Iterable[dict], problem_id: str) -> ProblemView:
     search_paths = list(dict.fromkeys(e.get("node") or "" for e in events
                                       if e["kind"] in ("search_node", "search_result")))
     for k, path in enumerate(search_paths):
-        evs = [e for e in events if (e.get("node") or "") == path and e["kind"] in ("search_node", "search_result")]
+        evs = [e for e in events if (e.get("node") or "") == path
+               and e["kind"] in ("search_node", "search_result", "search_answer", "vote")]
         view.sections.append(_search_section(path, evs, f"t{k}"))
         covered.append(path)
     votes = [e for e in events if e["kind"] == "vote"]
@@ -323,6 +362,10 @@ def render_text(view: ProblemView) -> str:
         lines.append("  (no search, vote or LLM events for this problem)")
     for sec in view.sections:
         lines.append(f"\n{sec.title} — {sec.summary}")
+        for row in sec.vote:
+            mark = "*" if row.winner else " "
+            lines.append(f"  {mark} vote: answer {row.answer!r} weight {row.weight:.3g} ({row.share:.0%}), "
+                         f"{len(row.leaves)} leaves")
         kids = sec.children()
 
         def walk(node: ViewNode, depth: int) -> None:
@@ -363,6 +406,10 @@ pre.text{margin:4px 0 0;white-space:pre-wrap;word-break:break-word;font:12.5px/1
 max-height:7.5em;overflow:auto;color:#27303a}
 body.full pre.text{max-height:none}
 body.only-chosen li:not(.on-path){display:none}
+table.vote{border-collapse:collapse;margin:4px 0 10px;background:#fff;font-size:13px}
+table.vote caption{text-align:left;color:#56606c;font-size:12px}
+table.vote td,table.vote th{border:1px solid #d8dde3;padding:2px 8px;text-align:left}
+table.vote tr.win td{background:#e6f6ec;font-weight:600}
 """
 
 _JS = """
@@ -404,6 +451,19 @@ def _node_html(n: ViewNode, kids: dict, out: list[str]) -> None:
     out.append("</li>")
 
 
+def _vote_table(rows: list[VoteRow]) -> str:
+    """The answer vote over a search's leaves, beside its tree (the winner marked)."""
+    e = html.escape
+    out = ['<table class="vote"><caption>answer vote over the leaves</caption>'
+           '<tr><th>answer</th><th>weight</th><th>share</th><th>leaves</th></tr>']
+    for r in rows:
+        leaves = ", ".join(x.rsplit("-", 1)[-1] for x in r.leaves)
+        out.append(f'<tr class="{"win" if r.winner else ""}"><td>{e(r.answer)}{" ✓" if r.winner else ""}</td>'
+                   f'<td>{r.weight:.3g}</td><td>{r.share:.0%}</td><td>{e(leaves)}</td></tr>')
+    out.append("</table>")
+    return "".join(out)
+
+
 def render_html(view: ProblemView, title: str | None = None) -> str:
     """A self-contained page (inline CSS/JS, no external resources); all trace text escaped."""
     e = html.escape
@@ -423,6 +483,8 @@ def render_html(view: ProblemView, title: str | None = None) -> str:
         parts.append('<p class="meta">No search, vote or LLM events for this problem.</p>')
     for sec in view.sections:
         parts.append(f'<section class="trace-section"><h2>{e(sec.title)}</h2><p class="meta">{e(sec.summary)}</p>')
+        if sec.vote:
+            parts.append(_vote_table(sec.vote))
         kids = sec.children()
         out: list[str] = ['<ul class="tree">']
         for root in kids.get(None, []):

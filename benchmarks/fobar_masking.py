@@ -1,6 +1,7 @@
 """How many GSM8K test questions FOBAR can mask: coverage overall and per kind of number.
 
-Run: ``.venv/bin/python benchmarks/fobar_masking.py`` (reads ../shared/data/gsm8k/test.jsonl).
+Run: ``.venv/bin/python benchmarks/fobar_masking.py`` (the 1319 GSM8K test questions, from the
+dataset registry: the cache, or an offline copy named by ``--data-dir`` / ``$LEMMAFLOW_DATA``).
 Prints the share of questions with at least one maskable number, and per kind
 (integer, decimal, fraction, percent, money, word) the questions having one and
 the number of candidates, plus a few unmasked questions to read.
@@ -12,21 +13,24 @@ import argparse
 import json
 import sys
 from collections import Counter
-from pathlib import Path
 
 from lemmaflow.tools.masking import candidate_maskings
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
 KINDS = ("integer", "decimal", "fraction", "percent", "money", "word")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DEFAULT))
+    ap.add_argument("--data", help="a GSM8K-style JSONL file (default: the registry's gsm8k test split)")
+    ap.add_argument("--data-dir", help="an offline copy of the datasets (default: $LEMMAFLOW_DATA, else the cache)")
     ap.add_argument("--show-unmasked", type=int, default=5)
     args = ap.parse_args(argv)
-    questions = [json.loads(line)["question"] for line in open(args.data, encoding="utf-8") if line.strip()]
+    if args.data:
+        questions = [json.loads(line)["question"] for line in open(args.data, encoding="utf-8") if line.strip()]
+    else:
+        from lemmaflow.tools.datasets import load_gsm8k
+
+        questions = [p.question for p in load_gsm8k(data_dir=args.data_dir)]
     masked = 0
     q_with = Counter()
     cands = Counter()

@@ -8,7 +8,7 @@ simulated part only). Two parts, each printing ReAct / ReWOO ratios measured in 
    planner and one solver call whatever k; ReAct: k + 1 calls, each re-reading the growing
    transcript. Tokens are the scripted model's whitespace tokens: this shows the structural
    saving, never model quality.
-2. **Embedded model.** ``--n-problems`` GSM8K test items (``../shared/data/gsm8k``) through the
+2. **Embedded model.** ``--n-problems`` GSM8K test items (the registry's ``gsm8k``) through the
    built-in ``rewoo`` and ``react`` pipelines (``BatchRunner``, the embedded SmolLM2-135M, the
    fork-server sandbox, ``--max-tokens``), real token counts from the engine. The tiny model
    mostly cannot follow either format (0% accuracy is expected); the figures are what each
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-problems", type=int, default=10)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--skip-embedded", action="store_true")
-    ap.add_argument("--data-dir", help="the shared data folder (default: LEMMAFLOW_DATA or <project root>/../shared/data)")
+    ap.add_argument("--data-dir", help="an offline copy of the datasets (default: $LEMMAFLOW_DATA, else the cache)")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
     from lemmaflow.engine_logs import quiet_engine_logs

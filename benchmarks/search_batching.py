@@ -13,7 +13,7 @@ besides generation) over N GSM8K problems, twice on the same engine:
 Sampling makes the two runs write different texts, so throughput (completion
 tokens per second) is compared, and the ratio printed. A warm-up call runs first.
 
-    .venv/bin/python benchmarks/search_batching.py                       # embedded CPU model (data: ../shared/data or $LEMMAFLOW_DATA)
+    .venv/bin/python benchmarks/search_batching.py                       # embedded CPU model (gsm8k: the cache, or $LEMMAFLOW_DATA)
     .venv/bin/python benchmarks/search_batching.py --backend vllm --model Qwen/Qwen2.5-Math-1.5B-Instruct
 """
 

@@ -21,7 +21,7 @@ def main() -> None:
     ap.add_argument("--out", default="runs/gsm8k_sc.jsonl")
     args = ap.parse_args()
 
-    problems = lf.load_gsm8k(limit=args.limit)  # from ../shared/data/gsm8k/test.jsonl
+    problems = lf.load_gsm8k(limit=args.limit)  # downloaded into ~/.cache/lemmaflow/data and verified on first use
     pipe = lf.Pipeline(inputs={"question": str}, name="sc")
     pipe.add("sc", lf.SelfConsistency(n=args.n, max_tokens=args.max_tokens))
     pipe.connect("input.question", "sc.question")

@@ -46,7 +46,9 @@ from lemmaflow.agents.backends import (
 from lemmaflow.agents.batch import BatchRunner, BatchSummary, ProblemResult
 from lemmaflow.agents.nodes import ChainOfThought, SelfConsistency
 from lemmaflow.tools.answers import AnswerChecker, extract_answer, majority_vote
-from lemmaflow.tools.datasets import Problem, grade, load_gsm8k, load_math500, load_problems_jsonl
+from lemmaflow.tools.datasets import (
+    Problem, grade, load_dataset, load_gsm8k, load_math500, load_problems_jsonl, read_problems,
+)
 
 __version__ = "0.1.0"
 
@@ -84,10 +86,12 @@ __all__ = [
     "default_registry",
     "extract_answer",
     "grade",
+    "load_dataset",
     "load_gsm8k",
     "load_math500",
     "load_pipeline",
     "load_problems_jsonl",
+    "read_problems",
     "majority_vote",
     "make_embedded_backend",
     "__version__",

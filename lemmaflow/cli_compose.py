@@ -17,7 +17,6 @@ study is ``DIR/study.db`` and each configuration's results a JSONL under
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from pathlib import Path
 
@@ -41,8 +40,10 @@ def add_parser(subparsers) -> None:
         ),
     )
     c.add_argument("space", help="search space YAML/JSON (see examples/compose/)")
-    c.add_argument("--dev", required=True, metavar="DATA",
-                   help="dev problems: a JSONL file (GSM8K, MATH or {id, question, answer} rows) or gsm8k:N / math500:N")
+    from .cli_data import add_problem_arguments
+
+    src = add_problem_arguments(c, input_help="dev problems: a JSONL, .json, .csv or .parquet file or hf:ORG/NAME[:CONFIG]:SPLIT")
+    src.add_argument("--dev", metavar="DATA", help="dev problems: a file (as --input) or a dataset (as --dataset)")
     c.add_argument("--budget-tokens", type=int, required=True, metavar="T",
                    help="total tokens (prompt + completion, every model, every configuration) the search may spend")
     c.add_argument("--out", required=True, metavar="DIR", help="study, results, best.yaml, table and plot (resumable)")
@@ -60,12 +61,16 @@ def add_parser(subparsers) -> None:
     c.set_defaults(handler=run_compose_command)
 
 
-def _load_dev(dev: str, limit: int | None):
-    from .cli_bench import load_bench_problems
+def _load_dev(args):
+    """``--dev`` is a file (as ``--input``) if it exists or looks like one, else a dataset spec."""
+    from .cli_data import load_problems_from_args
 
-    is_file = Path(dev).exists() or dev.endswith((".jsonl", ".json"))
-    ns = argparse.Namespace(input=dev if is_file else None, dataset=None if is_file else dev, limit=limit)
-    return load_bench_problems(ns)
+    dev = args.dev
+    if dev is None:
+        return load_problems_from_args(args, limit=args.limit)
+    is_file = Path(dev).exists() or dev.startswith("hf:") or dev.endswith((".jsonl", ".json", ".csv", ".parquet"))
+    return load_problems_from_args(args, input=dev if is_file else None, dataset=None if is_file else dev,
+                                   limit=args.limit)
 
 
 def run_compose_command(args) -> int:
@@ -78,7 +83,7 @@ def run_compose_command(args) -> int:
     from lemmaflow.agents.budget import Budget
     from lemmaflow.agents.compose_space import SpaceError, load_space
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
     try:
         import optuna  # noqa: F401
     except ImportError:
@@ -95,13 +100,15 @@ def run_compose_command(args) -> int:
     if args.budget_tokens <= 0:
         console.print("[red]lemmaflow compose: --budget-tokens must be positive[/red]")
         return 2
+    from .cli_data import print_error, report_skipped
+
     try:
-        problems, errors = _load_dev(args.dev, args.limit)
+        loaded = _load_dev(args)
     except (OSError, ValueError) as e:
-        console.print(f"[red]lemmaflow compose: cannot load dev problems:[/red] {e}")
+        print_error(console, "lemmaflow compose", f"cannot load dev problems: {e}")
         return 2
-    for line_no, err in errors:
-        console.print(f"[yellow]{args.dev}:{line_no}: skipped: {err}[/yellow]")
+    report_skipped(console, loaded)
+    problems = loaded.problems
     ungraded = [p.id for p in problems if p.gold is None]
     if ungraded:
         console.print(f"[red]lemmaflow compose: dev problems need gold answers; none for:[/red] {', '.join(ungraded[:5])}")

@@ -120,8 +120,12 @@ def set_subreaper() -> None:
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
-def compile_filter(allow_fork: bool, deny_chmod: bool = False) -> tuple[bytes, dict]:
+def compile_filter(allow_fork: bool, deny_chmod: bool = False, allow_exec: bool = False) -> tuple[bytes, dict]:
     """Build the static seccomp filter; returns ``(bpf_bytes, info)``.
+
+    ``allow_exec``: leave ``execve`` open, for a filter that bwrap loads right before it execs
+    an external program (a prover); such a program is then kept from starting others by
+    ``allow_fork=False`` instead.
 
     ``info`` carries what :func:`own_signal_filter` needs (arch, syscall numbers),
     resolved by libseccomp so that the hand-written part stays arch-portable.
@@ -143,6 +147,8 @@ def compile_filter(allow_fork: bool, deny_chmod: bool = False) -> tuple[bytes, d
             return False
 
     for name in _DENY:
+        if allow_exec and name in ("execve", "execveat"):
+            continue
         if known(name):
             flt.add_rule(eperm, name)
     # clone3 passes its flags in memory that BPF cannot read; ENOSYS makes glibc

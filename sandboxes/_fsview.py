@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["FsView", "compute_view", "toolkit_paths"]
+__all__ = ["FsView", "compute_view", "interpreter_paths", "system_view", "toolkit_paths"]
 
 # /etc entries an interpreter may read: loader cache (ctypes.util.find_library,
 # which pyseccomp uses), time zone, name-service config, mime types.
@@ -52,10 +52,14 @@ class FsView:
 
 def toolkit_paths() -> list[str]:
     """Directories holding lemmaflow's own code, which no job may read."""
-    import lemmaflow
-    import lemmaflow.sandboxes
+    import importlib.util
 
-    dirs = {Path(lemmaflow.__file__).resolve().parent, Path(__file__).resolve().parent}
+    # find_spec locates the top-level package without running it: the sandboxes must not
+    # import the toolkit that imports them (imports run one way).
+    top = importlib.util.find_spec("lemmaflow")
+    dirs = {Path(__file__).resolve().parent}
+    if top is not None and top.origin:
+        dirs.add(Path(top.origin).resolve().parent)
     parent = Path(os.path.commonpath([str(d) for d in dirs]))
     if parent.name not in ("site-packages", "dist-packages") and parent not in dirs:
         # Editable install / checkout: the packages are siblings in the repo,
@@ -79,8 +83,25 @@ def _under(path: str, roots: list[str]) -> bool:
 
 
 def compute_view(python: str | None = None) -> FsView:
+    """The view an interpreter needs: the system part plus its prefixes and ``sys.path``."""
     python = python or sys.executable
     info = _interpreter_paths(python)[0]
+    return system_view(info["prefixes"] + [p for p in info["path"] if p], python=python)
+
+
+def interpreter_paths(python: str) -> list[str]:
+    """The directories ``python`` imports from (its prefixes and a clean ``sys.path``)."""
+    info = _interpreter_paths(python)[0]
+    return info["prefixes"] + [p for p in info["path"] if p]
+
+
+def system_view(extra: list[str] | tuple[str, ...] = (), python: str = "") -> FsView:
+    """The allow-listed system part (``/usr``, the merged-usr links, a few ``/etc`` files) plus ``extra``
+    host paths, all read-only at the same place; the toolkit's own tree stays hidden.
+
+    A path strictly inside the hidden checkout (a venv, one shipped script) is bound on its own.
+    Used for interpreters (:func:`compute_view`) and for external programs such as provers
+    (:mod:`.program`)."""
     hidden = toolkit_paths()
     view = FsView(python=python)
     for top in _TOP_LEVEL:
@@ -89,8 +110,7 @@ def compute_view(python: str | None = None) -> FsView:
         elif os.path.isdir(top):
             view.binds.append(top)
     view.binds.append("/usr")
-    candidates = [p for p in _ETC if os.path.exists(p)]
-    candidates += info["prefixes"] + [p for p in info["path"] if p]
+    candidates = [p for p in _ETC if os.path.exists(p)] + list(extra)
     for raw in candidates:
         real = os.path.realpath(raw)
         if not os.path.exists(real):

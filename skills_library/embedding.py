@@ -57,7 +57,7 @@ class HashingEmbedder:
         self.name = f"hashing-{dim}"
 
     def _features(self, text: str):
-        from .store import STOPWORDS
+        from .normalize import STOPWORDS
 
         toks = []
         for t in _TOKEN.findall(text):

@@ -23,7 +23,7 @@ import ast
 import hashlib
 import re
 
-__all__ = ["content_hash", "normalize_source", "same_statement"]
+__all__ = ["STOPWORDS", "content_hash", "normalize_source", "query_words", "same_statement"]
 
 _WS = re.compile(r"\s+")
 
@@ -85,3 +85,19 @@ def same_statement(new, old) -> bool:
     if normalize_source(new.language, new.statement) != normalize_source(old.language, old.statement):
         return False
     return new.kind == "lemma" or sorted(new.tests) == sorted(old.tests)
+
+
+_QUERY_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Function words that, OR'ed into a full-text query, match nearly everything and only add noise
+# (also left out of the hashing embedder's tokens).
+STOPWORDS = frozenset(
+    "a an and are as at be by does for from how in into is it its of on or that the this to what when "
+    "whether which with".split()
+)
+
+
+def query_words(text: str) -> list[str]:
+    """The distinct lowercased words of a user query, without stopwords (all of them if only stopwords)."""
+    words = list(dict.fromkeys(w.lower() for w in _QUERY_WORD.findall(text)))
+    return [w for w in words if w not in STOPWORDS] or words

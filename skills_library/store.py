@@ -39,7 +39,6 @@ Example::
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -55,7 +54,7 @@ from .models import (
     AddResult, Entry, EntryKind, EntryStatus, Event, EventKind, Language, LibraryStats, NearMatch, Provenance,
     SearchHit,
 )
-from .normalize import content_hash
+from .normalize import content_hash, query_words  # noqa: F401 (query_words: used by the backends)
 from .vector_index import FlatIndex
 
 __all__ = ["ConfirmFn", "DEFAULT_NEAR_THRESHOLD", "EmbedderMismatchError", "SkillStore", "StoreError", "query_words"]
@@ -76,20 +75,6 @@ class StoreError(RuntimeError):
 
 class EmbedderMismatchError(StoreError):
     pass
-
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-# Function words that, OR'ed into a full-text query, match nearly everything and only add noise.
-STOPWORDS = frozenset(
-    "a an and are as at be by does for from how in into is it its of on or that the this to what when "
-    "whether which with".split()
-)
-
-
-def query_words(text: str) -> list[str]:
-    """The distinct lowercased words of a user query, without stopwords (all of them if only stopwords)."""
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
-    return [w for w in words if w not in STOPWORDS] or words
 
 
 def _row_to_entry(row: Sequence[Any]) -> Entry:

@@ -10,6 +10,8 @@ Kinds:
 - ``embedded`` — SmolLM2-135M on vLLM's CPU build;
 - ``vllm`` — in-process vLLM on ``model``;
 - ``openai`` — an OpenAI-compatible server at ``base_url`` serving ``model``;
+  several servers: a list (``base_url: [http://a:8000/v1, http://b:8000/v1]``)
+  or ``openai:MODEL@URL1,URL2`` — least-loaded routing with failover;
 - ``vllm_reward`` / ``http_reward`` — a process reward model on vLLM's pooling
   runner, in-process or behind a server's pooling endpoint
   (:mod:`lemmaflow.agents.scorers`); ``vllm_reward:embedded`` is the embedded
@@ -23,6 +25,10 @@ Example::
 
     role, spec = parse_model_arg("verifier=openai:Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8001/v1")
     assert role == "verifier" and spec.kind == "openai" and spec.base_url.endswith(":8001/v1")
+
+    # several servers for one role, comma-separated
+    role, spec = parse_model_arg("verifier=openai:m@http://10.0.0.1:8000/v1,http://10.0.0.2:8000/v1")
+    assert spec.base_url == ["http://10.0.0.1:8000/v1", "http://10.0.0.2:8000/v1"]
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..validation import describe
 
 __all__ = ["ModelSpec", "make_model", "parse_model_arg"]
 
@@ -42,7 +50,7 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: ModelKind
     model: str | None = None
-    base_url: str | None = None
+    base_url: str | list[str] | None = None  # a list (or comma-separated): several servers (kind openai)
     api_key: str | None = None
     seed: int = 0
     options: dict[str, Any] = Field(default_factory=dict)  # passed to the backend's config
@@ -68,9 +76,13 @@ def parse_model_arg(text: str) -> tuple[str, ModelSpec]:
         if "@" in rest:
             rest, url = rest.split("@", 1)
         kind, _, model = rest.partition(":")
-        return role, ModelSpec(kind=kind, model=model or None, base_url=url)
-    except (ValidationError, json.JSONDecodeError) as e:
-        raise ValueError(f"--model-for {text!r}: {e}") from e
+        urls = [u.strip() for u in url.split(",") if u.strip()] if url else []
+        return role, ModelSpec(kind=kind, model=model or None,
+                               base_url=urls[0] if len(urls) == 1 else (urls or None))
+    except ValidationError as e:
+        raise ValueError(f"--model-for {text!r}: {describe(e)}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--model-for {text!r}: not valid JSON: {e}") from None
 
 
 def make_model(spec: ModelSpec, generator: Any = None) -> Any:

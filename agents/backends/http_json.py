@@ -28,7 +28,7 @@ from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_a
 
 from .base import BackendError
 
-__all__ = ["HTTPSettings", "JSONClient"]
+__all__ = ["HTTPSettings", "JSONClient", "RetryableStatus", "is_retryable"]
 
 
 class HTTPSettings(BaseModel):
@@ -45,12 +45,17 @@ class HTTPSettings(BaseModel):
     backoff_max_s: float = Field(30.0, ge=0)
 
 
-class _Retryable(Exception):
+class RetryableStatus(Exception):
     """A status worth retrying (429, 5xx)."""
 
+    def __init__(self, status: int, text: str):
+        super().__init__(f"HTTP {status}: {text}")
+        self.status = status
 
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (_Retryable, httpx.TransportError))
+
+def is_retryable(exc: BaseException) -> bool:
+    """A failure another attempt may cure: 429/5xx, connection errors, timeouts."""
+    return isinstance(exc, (RetryableStatus, httpx.TransportError))
 
 
 class JSONClient:
@@ -91,13 +96,14 @@ class JSONClient:
             self._sem = asyncio.Semaphore(self.settings.max_concurrency)
         return self._client
 
-    async def _post_once(self, path: str, body: dict) -> Any:
+    async def post_once(self, path: str, body: dict) -> Any:
+        """One attempt: the decoded reply; ``RetryableStatus``/``httpx.TransportError`` or ``self.error``."""
         client = self._ensure_client()
         assert self._sem is not None
         async with self._sem:
             resp = await client.post(path, json=body)
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise _Retryable(f"HTTP {resp.status_code}: {resp.text[:200]}")
+            raise RetryableStatus(resp.status_code, resp.text[:200])
         if resp.status_code >= 400:
             raise self.error(f"HTTP {resp.status_code} from {path}: {resp.text[:500]}")
         try:
@@ -109,7 +115,7 @@ class JSONClient:
         """POST ``body`` to ``path``; the decoded JSON reply, or ``self.error`` after the retries."""
         s = self.settings
         retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(is_retryable),
             stop=stop_after_attempt(s.max_attempts),
             wait=wait_exponential(multiplier=s.backoff_initial_s, max=s.backoff_max_s),
             reraise=False,
@@ -117,7 +123,7 @@ class JSONClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._post_once(path, body)
+                    return await self.post_once(path, body)
         except RetryError as e:
             last = e.last_attempt.exception()
             raise self.error(f"{path} failed after {s.max_attempts} attempts: {last!r}") from last

@@ -9,6 +9,10 @@ Plain-text prompts go to ``/v1/completions``; chat prompts to
 ``/v1/chat/completions`` (a partial assistant reply is continued with vLLM's
 ``continue_final_message``).
 
+Several servers: give ``base_url`` a list (or comma-separated URLs) and the
+requests are spread over them by :class:`~.router.EndpointRouter` (least
+loaded, health-checked, failing over to the others when one dies).
+
 Example (with a server on 127.0.0.1:8000)::
 
     import asyncio
@@ -24,26 +28,63 @@ import asyncio
 from typing import Any, Sequence
 
 import httpx
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import BackendError, ChatPrompt, Completion, Generation, Prompt, SamplingParams, TokenLogprob
 from .http_json import HTTPSettings, JSONClient
+from .router import EndpointRouter, split_urls
 
 __all__ = ["OpenAIBackend", "OpenAIConfig"]
 
 
 class OpenAIConfig(HTTPSettings):
-    """Server, model and retry policy (the fields of :class:`HTTPSettings`)."""
+    """Server(s), model and retry policy (the fields of :class:`HTTPSettings`).
 
+    ``base_url`` is one URL, a comma-separated list or a list: with several,
+    requests go to the least-loaded healthy one (``health_*`` and ``cooldown_s``
+    tune the :class:`~.router.EndpointRouter`); ``max_concurrency`` is per server.
+    """
+
+    base_url: str | list[str] = "http://127.0.0.1:8000/v1"  # type: ignore[assignment]
     model: str
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    health_interval_s: float = Field(5.0, ge=0)  # 0: no background probes (failures still fail over)
+    health_timeout_s: float = Field(5.0, gt=0)
+    health_failures: int = Field(2, ge=1)  # failed probes in a row that take a server out
+    cooldown_s: float = Field(2.0, ge=0)  # a server that answered 429/5xx gets no new request this long
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, v):
+        urls = split_urls(v)
+        if not urls:
+            raise ValueError("base_url needs at least one URL")
+        return urls[0] if len(urls) == 1 else urls
+
+    @property
+    def urls(self) -> list[str]:
+        return split_urls(self.base_url)
 
 
 class OpenAIBackend:
     def __init__(self, config: OpenAIConfig, *, transport: httpx.AsyncBaseTransport | None = None):
         self.config = config
         self.model_id = config.model
-        self._http = JSONClient(config, transport=transport, error=BackendError)
+        urls = config.urls
+        if len(urls) == 1:  # one server: the plain client and its retry policy
+            self._http: JSONClient | EndpointRouter = JSONClient(config, transport=transport, error=BackendError)
+        else:
+            self._http = EndpointRouter(
+                config, urls, error=BackendError, transport=transport, health_interval_s=config.health_interval_s,
+                health_timeout_s=config.health_timeout_s, health_failures=config.health_failures,
+                cooldown_s=config.cooldown_s,
+            )
+
+    def endpoint_stats(self) -> list[dict]:
+        """Per-server counters (url, up, in_flight, requests, ok, failures); one row for a single server."""
+        if isinstance(self._http, EndpointRouter):
+            return self._http.stats()
+        return [dict(url=self.config.urls[0], up=True)]
 
     def _body(self, prompt: Prompt, params: SamplingParams) -> tuple[str, dict]:
         body: dict[str, Any] = {

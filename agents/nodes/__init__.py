@@ -2,7 +2,6 @@
 
 from ..proving.evolver import Evolver
 from ..proving.lego import LegoProver
-from ..proving.whole_proof import WholeProof
 from .candidates import Candidate, CandidateLayer, CandidateOutputs
 from .chain_of_thought import ChainOfThought
 from .critic import Critic
@@ -24,11 +23,10 @@ from .tree_search import BeamSearchNode, BestOfNNode, DVTSNode, MCTSNode, Partic
 from .verify import VerifyChain
 from .vote import Vote
 
-BUILTIN_NODES = [ChainOfThought, SelfConsistency, ProgramOfThought, ToRA, DotaMath, Vote, FOBAR, VerifyChain, Linc,
-                 ReWOO, ReAct, Decompose, ToolMaker, ToolUser,
-                 BestOfNNode, BeamSearchNode, DVTSNode, MCTSNode, ParticleFilterNode,
-                 LegoProver, Evolver, ProofSearch, WholeProof,
-                 Ranker, Fuser, Critic, Reviser]
+from ..registry import builtin_node_classes
+
+# Registered in one place, agents/registry.py's table (which imports no node, so imports run one way).
+BUILTIN_NODES = builtin_node_classes()
 
 __all__ = [
     "BUILTIN_NODES",

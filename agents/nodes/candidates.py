@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field
 from ...tools.answers import majority_vote
 from ..budget import BudgetExceeded
 from ..node import Node, NodeConfig
+from ..registry import default_registry
 
 __all__ = ["Candidate", "CandidateLayer", "CandidateOutputs", "SourceSpec", "consensus_answer", "source_shape"]
 
@@ -120,8 +121,6 @@ class CandidateLayer(Node):
             overrides["source"], source = source, None
         super().__init__(config, **overrides)
         if source is None:
-            from ..spec import default_registry
-
             cls = default_registry().get(self.config.source.type)
             source = cls(self.config.source.config)
         self.shape = source_shape(source)

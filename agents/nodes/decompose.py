@@ -48,6 +48,7 @@ from ..backends.base import ChatPrompt, SamplingParams
 from ..budget import BudgetExceeded
 from ..node import Node, NodeConfig
 from .vote import InnerSpec
+from ..registry import default_registry
 
 __all__ = ["COMPOSE_PROMPT", "DECOMPOSE_PROMPT", "Decompose", "SubQuestion", "parse_subquestions"]
 
@@ -141,8 +142,6 @@ class Decompose(Node):
             overrides["inner"] = InnerSpec(type=inner.kind, config=inner.config.model_dump(mode="json"))
         super().__init__(config, **overrides)
         if inner is None:
-            from ..spec import default_registry
-
             inner = default_registry().get(self.config.inner.type)(self.config.inner.config)
         if "answer" not in inner.Outputs.model_fields or "question" not in inner.Inputs.model_fields:
             raise ValueError(f"Decompose needs an inner node with a `question` input and an `answer` output; "

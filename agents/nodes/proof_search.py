@@ -103,6 +103,11 @@ class ProofSearch(Node):
 
     def __init__(self, config=None, *, prover: Any | None = None, value_fn=None, **overrides):
         super().__init__(config, **overrides)
+        if prover is not None and not callable(getattr(prover, "tactic_session", None)):
+            # a checker without tactic mode (a whole-proof server): say so now, not mid-run
+            raise TypeError(f"ProofSearch needs a prover with tactic sessions (CoqProver, LeanProver); "
+                            f"{type(prover).__name__} only checks whole proofs (use LegoProver or whole-proof "
+                            "generation with it)")
         self.prover, self.value_fn = prover, value_fn
         data = self.config.model_dump()
         algo = _ALGORITHMS[self.config.algorithm]

@@ -121,6 +121,15 @@ class TreeSearchNode(Node):
             votes = record_vote(ctx, result)
             if votes and answer is not None:  # show the best-scored solution of the winning class
                 pick = min(votes[0].samples)
+        # What this node decided, for the trace view: the path of the solution it reports (for a
+        # vote, the best-scored leaf of the winning class), not the search's top-scored leaf.
+        by_id = {n.id: n for n in res.tree}
+        path, cur = [], by_id.get(res.leaves[pick].node)
+        while cur is not None:
+            path.append(cur.id)
+            cur = by_id.get(cur.parent) if cur.parent is not None else None
+        ctx.trace.add("search_answer", ctx.node_path, chosen=path[::-1], answer=answer, aggregate=c.aggregate,
+                      leaf=res.leaves[pick].node, leaves=[leaf.node for leaf in res.leaves])
         return self.Outputs(
             answer=answer, confidence=confidence, votes=votes, extracted=extracted, samples_used=len(res.leaves),
             budget_limited=res.budget_limited, solution=problem.solution(res.states[pick]), leaves=res.leaves,

@@ -37,6 +37,7 @@ from ..budget import BudgetExceeded
 from ..node import Node, NodeConfig
 from .self_consistency import VotedAnswer, record_vote
 from .weighting import chain_weights, make_scorer
+from ..registry import default_registry
 
 __all__ = ["Vote"]
 
@@ -67,8 +68,6 @@ class Vote(Node):
             overrides["inner"] = InnerSpec(type=inner.kind, config=inner.config.model_dump(mode="json"))
         super().__init__(config, **overrides)
         if inner is None:
-            from ..spec import default_registry
-
             cls = default_registry().get(self.config.inner.type)
             inner = cls(self.config.inner.config)
         if "answer" not in inner.Outputs.model_fields:

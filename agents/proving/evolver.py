@@ -16,6 +16,12 @@ each step of the :class:`Evolver` node
   own (the original lemma is in its proved context) and enters the library
   only when Coq verifies it (``metadata["generalizes"]`` names the original).
 
+Any prover works (:mod:`.languages`): the evolver works only on entries of
+``prover.language`` and, with the prover's versions known, only on entries
+verified under those versions — a lemma from another Coq/Lean/Mathlib version
+is never generalized or used as context here (a request is only a statement:
+any is worked on). New entries record the versions.
+
 Tries are counted in each entry's ``metadata`` (``evolve_tries``,
 ``generalize_tries``) so a resumed job does not retry one entry forever.
 
@@ -48,31 +54,17 @@ from pydantic import BaseModel, Field
 from ...tools.provers.base import ProofTask
 from ..backends.base import ChatPrompt, SamplingParams
 from ..node import Node, NodeConfig
-from .coq_blocks import context_text, extract_coq, references, split_blocks
-from .lego import CheckRecord
+from .languages import COQ, ProofLanguage, language_for
+from .lego import CheckRecord, prover_versions
 
 if TYPE_CHECKING:  # the library pulls numpy; imported when a node runs
     from ...skills_library.models import Entry
 
 __all__ = ["Evolver", "GENERALIZE_PROMPT", "REQUEST_PROMPT"]
 
-REQUEST_PROMPT = """Prove this lemma in Coq 8.16. You may state and prove helper lemmas first.
-Tactics lia, lra, nia, nra, ring, field are loaded.
-{lemmas}Imports (already loaded):
-{header}
-Lemma to prove:
-{statement}
-
-Answer with one ```coq block."""
-
-GENERALIZE_PROMPT = """Here is a verified Coq lemma:
-```coq
-{source}
-```
-Imports (already loaded):
-{header}
-State and prove a more general, reusable version of it under a new name (for example with a parameter
-in place of a constant, or fewer hypotheses). Answer with one ```coq block: the new lemma and its proof."""
+# Coq's prompts (Lean's: ``LEAN4.request_prompt`` ...; see :mod:`.languages`)
+REQUEST_PROMPT = COQ.request_prompt
+GENERALIZE_PROMPT = COQ.generalize_prompt
 
 
 class Evolver(Node):
@@ -103,11 +95,17 @@ class Evolver(Node):
         params = SamplingParams(n=1, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens)
         return (await ctx.generate([ChatPrompt.user(text)], params))[0].completions[0].text
 
-    def _pick(self, store, status: str, counter: str, k: int) -> list[Entry]:
+    def _pick(self, store, status: str, counter: str, k: int, language: str = "coq",
+              versions: dict[str, str] | None = None) -> list[Entry]:
+        from .library import version_mismatch
+
         if k <= 0:
             return []
-        rows = store.list(kind="lemma", language="coq", status=status)
-        rows = [e for e in rows if int(e.metadata.get(counter, 0)) < self.config.max_tries]
+        rows = store.list(kind="lemma", language=language, status=status)
+        # a request is only a statement (proved here, it records this run's versions); a verified lemma of
+        # another version is not generalized here (its context would not be this run's library)
+        rows = [e for e in rows if int(e.metadata.get(counter, 0)) < self.config.max_tries
+                and (status == "requested" or not version_mismatch(e, versions))]
         rows.sort(key=lambda e: (int(e.metadata.get(counter, 0)), e.id))
         return rows[:k]
 
@@ -121,8 +119,12 @@ class Evolver(Node):
         c = self.config
         prover = ctx.require_prover()
         store = ctx.require_store()
+        self._lang = language_for(getattr(prover, "language", "coq"))
+        self._versions = await asyncio.to_thread(prover_versions, prover)
+        lang, versions = self._lang.name, self._versions
         out = self.Outputs()
-        requests = await asyncio.to_thread(self._pick, store, "requested", "evolve_tries", c.requests_per_step)
+        requests = await asyncio.to_thread(self._pick, store, "requested", "evolve_tries", c.requests_per_step,
+                                           lang, versions)
         for req in requests:
             out.tried_requests.append(req.id)
             await asyncio.to_thread(self._count, store, req, "evolve_tries")
@@ -131,7 +133,8 @@ class Evolver(Node):
                     out.proved_requests.append(req.id)
             except Exception as e:  # one entry never stops the step
                 ctx.trace.add("info", ctx.node_path, evolver_error=f"{type(e).__name__}: {e}", entry=req.id)
-        lemmas = await asyncio.to_thread(self._pick, store, "verified", "generalize_tries", c.generalize_per_step)
+        lemmas = await asyncio.to_thread(self._pick, store, "verified", "generalize_tries", c.generalize_per_step,
+                                         lang, versions)
         for lem in lemmas:
             out.tried_generalize.append(lem.id)
             await asyncio.to_thread(self._count, store, lem, "generalize_tries")
@@ -145,20 +148,22 @@ class Evolver(Node):
         from .library import add_verified, lemma_context, retrieve_lemmas, with_dependencies
 
         c = self.config
+        lang: ProofLanguage = self._lang
         header = req.metadata.get("header", "")
         related = await asyncio.to_thread(retrieve_lemmas, store, req.statement, header, c.retrieve_k,
-                                          exclude_names=[req.name])
+                                          exclude_names=[req.name], language=lang.name, versions=self._versions,
+                                          version_policy="exclude")
         lemmas = ""
         if related:
-            lemmas = ("Verified lemmas you may use by name:\n```coq\n" + "\n".join(e.statement for e in related)
-                      + "\n```\n")
-        answer = await self._ask(ctx, REQUEST_PROMPT.format(lemmas=lemmas, header=header.strip(),
-                                                            statement=req.statement))
-        code = extract_coq(answer)
-        parsed = split_blocks(code, req.name)
-        if parsed.main is None and parsed.loose.strip() and parsed.helpers:
-            # helpers, then a bare "Proof. ... Qed.": the request's statement goes before the bare proof
-            code = "\n".join([parsed.preamble, *(h.text for h in parsed.helpers), req.statement, parsed.loose])
+            lemmas = lang.request_lemmas.format(statements="\n".join(e.statement for e in related))
+        answer = await self._ask(ctx, lang.request_prompt.format(lemmas=lemmas, header=header.strip(),
+                                                                 statement=req.statement))
+        code = lang.extract(answer)
+        parsed = lang.split(code, req.name)
+        if lang.name != "coq" or (parsed.main is None and parsed.loose.strip() and parsed.helpers):
+            # helpers, then a bare proof: the request's statement goes before the bare proof (Lean: always
+            # reassembled, so the model's `import` lines are not run; the header fixes the imports)
+            code = lang.whole_text(parsed, req.statement)
         declared = {h.name for h in parsed.helpers}
         loaded = await asyncio.to_thread(with_dependencies, store, related)
         task = ProofTask(name=req.name, statement=req.statement, proof=code, header=header,
@@ -169,22 +174,24 @@ class Evolver(Node):
                                       time_s=round(res.time_s, 3)))
         if not res.proved:
             return False
-        evidence = f"coq: {res.summary()}; axioms: {', '.join(res.axioms) or 'none'}; proved by the evolver"
+        evidence = f"{lang.name}: {res.summary()}; axioms: {', '.join(res.axioms) or 'none'}; proved by the evolver"
         new_id = await asyncio.to_thread(add_verified, store, name=req.name, statement=req.statement,
                                          source=code, header=header, evidence=evidence,
                                          problem_id=req.provenance.problem_id, run_id=ctx.run_id,
                                          model=getattr(ctx.backend, "model_id", None),
                                          metadata={"evolved": "request",
-                                                   "deps": [e.id for e in related if e.name in references(code, {e.name})]})
+                                                   "deps": [e.id for e in related if lang.references(code, {e.name})]},
+                                         language=lang.name, versions=self._versions)
         return new_id is not None
 
     async def _generalize(self, ctx, prover, store, lem: Entry, out: Outputs) -> list[int]:
         from .library import add_verified, lemma_context, with_dependencies
 
         c = self.config
+        lang: ProofLanguage = self._lang
         header = lem.metadata.get("header", "")
-        answer = await self._ask(ctx, GENERALIZE_PROMPT.format(source=lem.source, header=header.strip()))
-        parsed = split_blocks(extract_coq(answer), main_name="")
+        answer = await self._ask(ctx, lang.generalize_prompt.format(source=lem.source, header=header.strip()))
+        parsed = lang.split(lang.extract(answer), "")
         pre = (parsed.preamble + "\n") if parsed.preamble else ""
         base = await asyncio.to_thread(with_dependencies, store, [lem])
         context = [lemma_context(e) for e in base]
@@ -199,13 +206,14 @@ class Evolver(Node):
                                           summary=res.summary(), time_s=round(res.time_s, 3)))
             if not res.proved:
                 continue
-            context.append(context_text(source, header, f"gen_{lem.id}_{b.name}"))
-            evidence = f"coq: {res.summary()}; axioms: {', '.join(res.axioms) or 'none'}; generalizes {lem.id}"
+            context.append(lang.context_text(source, header, f"gen_{lem.id}_{b.name}"))
+            evidence = f"{lang.name}: {res.summary()}; axioms: {', '.join(res.axioms) or 'none'}; generalizes {lem.id}"
             new_id = await asyncio.to_thread(add_verified, store, name=b.name, statement=b.statement, source=source,
                                              header=header, evidence=evidence, problem_id=lem.provenance.problem_id,
                                              run_id=ctx.run_id, model=getattr(ctx.backend, "model_id", None),
                                              metadata={"generalizes": lem.id, "evolved": "generalize",
-                                                       "deps": [e.id for e in base]})
+                                                       "deps": [e.id for e in base]},
+                                             language=lang.name, versions=self._versions)
             if new_id is not None and new_id != lem.id:
                 new.append(new_id)
         return new

@@ -1,4 +1,4 @@
-"""LEGO-Prover: prove a Coq theorem with helper lemmas, growing a library of verified lemmas.
+"""LEGO-Prover: prove a Coq or Lean 4 theorem with helper lemmas, growing a library of verified lemmas.
 
 Wang et al., "LEGO-Prover: Neural Theorem Proving with Growing Libraries",
 ICLR 2024 (arXiv 2310.00656). Per problem the node
@@ -22,6 +22,15 @@ ICLR 2024 (arXiv 2310.00656). Per problem the node
 
 With ``use_library=False`` the same node is the no-library baseline: no
 retrieval, nothing written, helpers still checked as part of the proof.
+
+Any :class:`~lemmaflow.tools.provers.base.Prover` works: the node takes its
+language from ``prover.language`` (:mod:`.languages`: Coq's prompts and
+``Lemma ... Qed.`` blocks, or Lean's ``theorem ... := by`` blocks, prompts and
+header handling), retrieves only lemmas of that language, and records the
+prover's :meth:`versions` with every lemma it adds. Lemmas verified under other
+versions are handled by ``version_mismatch`` (``exclude`` by default: not shown,
+counted in ``Outputs.version_mismatch`` and traced; ``warn``: shown, counted and
+traced; ``error``: the attempt stops with :class:`~.library.VersionMismatch`).
 
 Example (scripted model, real Coq)::
 
@@ -52,51 +61,31 @@ from pydantic import BaseModel, Field
 from ...tools.provers.base import ProofResult, ProofTask
 from ..backends.base import ChatPrompt, SamplingParams
 from ..node import Node, NodeConfig
-from .coq_blocks import Block, context_text, extract_coq, references, split_blocks
+from .coq_blocks import Block
+from .languages import COQ, ProofLanguage, language_for
 
 if TYPE_CHECKING:  # the library pulls numpy; imported when a node runs
     from ...skills_library.models import Entry
 
-__all__ = ["CheckRecord", "FORMAL_PROMPT", "LegoProver", "REPAIR_PROMPT", "SKETCH_PROMPT", "feedback_text"]
+__all__ = ["CheckRecord", "FORMAL_PROMPT", "LegoProver", "REPAIR_PROMPT", "SKETCH_PROMPT", "feedback_text",
+           "prover_versions"]
 
-SKETCH_PROMPT = """Write a short informal proof (a few sentences) of this Coq theorem.
+# Coq's prompts (the Lean ones: ``LEAN4.formal_prompt`` ...; see :mod:`.languages`)
+SKETCH_PROMPT = COQ.sketch_prompt
+FORMAL_PROMPT = COQ.formal_prompt
+LEMMAS_BLOCK = COQ.lemmas_block
+REPAIR_PROMPT = COQ.repair_prompt
 
-Imports: {header}
-Theorem:
-{statement}
 
-Informal proof:"""
-
-FORMAL_PROMPT = """Prove the theorem below in Coq 8.16.
-You may first state and prove helper lemmas (`Lemma name ... : ... .` then `Proof. ... Qed.`), then prove the
-theorem with exactly the given statement. Tactics lia, lra, nia, nra, ring, field are loaded.
-{lemmas}Imports (already loaded):
-{header}
-{sketch}Theorem to prove:
-{statement}
-
-Answer with one ```coq block containing the helper lemmas and the theorem with its proof."""
-
-LEMMAS_BLOCK = """Verified lemmas you may use by name (already proved; do not restate them):
-```coq
-{statements}
-```
-"""
-
-REPAIR_PROMPT = """Your Coq proof did not check.
-
-Theorem to prove:
-{statement}
-
-Your answer:
-```coq
-{code}
-```
-
-Coq said:
-{feedback}
-
-{lemmas}Fix the proof. Answer with one ```coq block with the corrected helper lemmas and theorem."""
+def prover_versions(prover) -> dict[str, str]:
+    """``prover.versions()``, or ``{}`` for a prover that cannot tell (a test fake without the method)."""
+    fn = getattr(prover, "versions", None)
+    if fn is None:
+        return {}
+    try:
+        return {str(k): str(v) for k, v in (fn() or {}).items()}
+    except Exception:  # a version probe never stops a proof
+        return {}
 
 
 class CheckRecord(BaseModel):
@@ -142,6 +131,10 @@ class LegoProver(Node):
         sketch_max_tokens: int = Field(384, ge=1)
         check_timeout_s: float | None = Field(None, gt=0)  # None: the prover's default
         request_failed_helpers: bool = True
+        # library lemmas verified under other prover versions (Coq, Lean, Mathlib, REPL): exclude (default: a
+        # run sees only lemmas of its own versions, so its result is reproducible), warn (shown; counted and
+        # traced), error (the attempt stops). Every lemma shown is re-checked as context in this run anyway.
+        version_mismatch: Literal["warn", "exclude", "error"] = "exclude"
 
     class Inputs(BaseModel):
         name: str  # the theorem's name
@@ -162,6 +155,9 @@ class LegoProver(Node):
         added: list[int] = Field(default_factory=list)  # library ids of verified helpers
         requests: list[int] = Field(default_factory=list)  # library ids of requested (failed) helpers
         checks: list[CheckRecord] = Field(default_factory=list)
+        language: str = "coq"
+        version_mismatch: list[int] = Field(default_factory=list)  # retrieved ids verified under other versions
+        version_excluded: bool = False  # True: those were left out (policy exclude)
 
     def _params(self, max_tokens: int) -> SamplingParams:
         c = self.config
@@ -177,34 +173,47 @@ class LegoProver(Node):
         c = self.config
         prover = ctx.require_prover()
         store = ctx.require_store() if c.use_library else None
+        lang = language_for(getattr(prover, "language", "coq"))
+        self._lang = lang
+        self._versions = await asyncio.to_thread(prover_versions, prover) if store is not None else {}
         run_id, pid = ctx.run_id, ctx.problem_id
         model_id = getattr(ctx.backend, "model_id", None)
         retrieved: list[Entry] = []
+        mismatched: list[Entry] = []
         if store is not None and c.retrieve_k:
             retrieved = await asyncio.to_thread(retrieve_lemmas, store, inputs.statement, inputs.header,
-                                                c.retrieve_k, run_id=run_id, problem_id=pid)
+                                                c.retrieve_k, run_id=run_id, problem_id=pid, language=lang.name,
+                                                versions=self._versions, version_policy=c.version_mismatch,
+                                                mismatched=mismatched)
+            if mismatched:
+                ctx.trace.add("info", ctx.node_path, event="version_mismatch", policy=c.version_mismatch,
+                              versions=self._versions, entries=[
+                                  {"id": e.id, "name": e.name, "versions": e.metadata.get("versions")}
+                                  for e in mismatched])
             if retrieved:
                 await asyncio.to_thread(store.record_event, "shown", [e.id for e in retrieved],
                                         run_id=run_id, problem_id=pid)
-        lemmas = (LEMMAS_BLOCK.format(statements="\n".join(e.statement for e in retrieved)) if retrieved else "")
-        out = self.Outputs(proved=False, proof="", retrieved=[e.id for e in retrieved])
+        lemmas = (lang.lemmas_block.format(statements="\n".join(e.statement for e in retrieved)) if retrieved else "")
+        out = self.Outputs(proved=False, proof="", retrieved=[e.id for e in retrieved], language=lang.name,
+                           version_mismatch=[e.id for e in mismatched],
+                           version_excluded=bool(mismatched) and c.version_mismatch == "exclude")
         if c.sketch:
-            out.sketch = (await self._ask(ctx, SKETCH_PROMPT.format(header=inputs.header.strip(),
-                                                                      statement=inputs.statement), c.sketch_max_tokens)).strip()
+            out.sketch = (await self._ask(ctx, lang.sketch_prompt.format(header=inputs.header.strip(),
+                                                                           statement=inputs.statement), c.sketch_max_tokens)).strip()
         sketch = f"Informal proof sketch:\n{out.sketch}\n" if out.sketch else ""
-        answer = await self._ask(ctx, FORMAL_PROMPT.format(lemmas=lemmas, header=inputs.header.strip(), sketch=sketch,
-                                                          statement=inputs.statement), c.max_tokens)
+        answer = await self._ask(ctx, lang.formal_prompt.format(lemmas=lemmas, header=inputs.header.strip(),
+                                                               sketch=sketch, statement=inputs.statement), c.max_tokens)
         verified: dict[str, _Verified] = {}
         failed: dict[str, tuple[Block, str]] = {}
         for rnd in range(c.repair_rounds + 1):
             out.rounds = rnd + 1
-            code = extract_coq(answer)
+            code = lang.extract(answer)
             feedback, main_text = await self._check_round(inputs, ctx, code, rnd, retrieved, verified, failed, out)
             out.proof = main_text
             if out.proved:
                 break
             if rnd < c.repair_rounds:
-                answer = await self._ask(ctx, REPAIR_PROMPT.format(statement=inputs.statement, code=code.strip(),
+                answer = await self._ask(ctx, lang.repair_prompt.format(statement=inputs.statement, code=code.strip(),
                                                                    feedback="\n".join(feedback), lemmas=lemmas),
                                          c.max_tokens)
         out.helpers_verified = list(verified)
@@ -216,7 +225,8 @@ class LegoProver(Node):
                     block, reason = failed[name]
                     rid = await asyncio.to_thread(add_request, store, name=name, statement=block.statement,
                                                   header=inputs.header, reason=reason, problem_id=pid,
-                                                  run_id=run_id, model=model_id)
+                                                  run_id=run_id, model=model_id, language=lang.name,
+                                                  versions=self._versions)
                     if rid is not None:
                         out.requests.append(rid)
             if out.proved:
@@ -231,9 +241,10 @@ class LegoProver(Node):
         from .library import add_verified, lemma_context, with_dependencies
 
         c = self.config
+        lang: ProofLanguage = self._lang
         prover = ctx.prover
         store = ctx.store if c.use_library else None
-        parsed = split_blocks(code, inputs.name)
+        parsed = lang.split(code, inputs.name)
         if parsed.error:
             return [f"- {parsed.error}"], code
         pre = (parsed.preamble + "\n") if parsed.preamble else ""
@@ -242,9 +253,12 @@ class LegoProver(Node):
         context: list[str] = [lemma_context(e) for e in loaded if e.name not in declared]
         context += [v.context for v in verified.values() if v.name not in declared]
         feedback: list[str] = []
+        dropped = [i for i in getattr(parsed, "dropped_imports", []) if i not in inputs.header]
+        if dropped:  # Lean: the header fixes the imports; say so rather than fail on unknown names later
+            feedback.append(f"- not run: {', '.join(dropped)} (the header is fixed and already loaded)")
         for h in parsed.helpers:
             if not h.closed:
-                reason = "the lemma is not closed with Qed (Admitted, aborted or cut off)"
+                reason = lang.unclosed
                 failed[h.name] = (h, reason)
                 out.checks.append(CheckRecord(round=rnd, role="helper", name=h.name, status="failed", summary=reason))
                 feedback.append(f"- {h.name}: {reason}")
@@ -261,22 +275,20 @@ class LegoProver(Node):
                 continue
             entry_id = None
             if store is not None:
-                evidence = f"coq: {res.summary()}; axioms: {', '.join(res.axioms) or 'none'}"
+                evidence = f"{lang.name}: {res.summary()}; axioms: {', '.join(res.axioms) or 'none'}"
                 entry_id = await asyncio.to_thread(
                     add_verified, store, name=h.name, statement=h.statement, source=source, header=inputs.header,
                     evidence=evidence, problem_id=ctx.problem_id, run_id=ctx.run_id,
                     model=getattr(ctx.backend, "model_id", None),
-                    metadata={"deps": self._deps(h.text, retrieved, verified)})
+                    metadata={"deps": self._deps(h.text, retrieved, verified)}, language=lang.name,
+                    versions=self._versions)
             v = _Verified(name=h.name, statement=h.statement, source=source, entry_id=entry_id,
-                          context=context_text(source, inputs.header, f"{ctx.problem_id}_{h.name}_{rnd}"))
+                          context=lang.context_text(source, inputs.header, f"{ctx.problem_id}_{h.name}_{rnd}"))
             verified[h.name] = v
             failed.pop(h.name, None)
             context.append(v.context)
-        if parsed.main is not None:
-            main_text = pre + parsed.main.text
-        elif parsed.loose.strip():
-            main_text = pre + inputs.statement.strip() + "\n" + parsed.loose
-        else:
+        main_text = lang.main_text(parsed, inputs.statement)
+        if main_text is None:
             feedback.append(f"- {inputs.name}: the answer has no proof of the theorem {inputs.name}")
             return feedback, ""
         task = ProofTask(name=inputs.name, statement=inputs.statement, proof=main_text, header=inputs.header,
@@ -290,16 +302,16 @@ class LegoProver(Node):
             feedback.append(feedback_text(inputs.name, res))
         return feedback, main_text
 
-    @staticmethod
-    def _deps(text: str, retrieved: list[Entry], verified: dict[str, _Verified]) -> list[int]:
+    def _deps(self, text: str, retrieved: list[Entry], verified: dict[str, _Verified]) -> list[int]:
         """Library ids a helper's proof references (retrieved lemmas, earlier verified helpers)."""
+        references = self._lang.references
         lib = {e.name: e.id for e in retrieved}
         lib.update({n: v.entry_id for n, v in verified.items() if v.entry_id is not None})
         return sorted({lib[n] for n in references(text, set(lib)) if lib[n] is not None})
 
-    @staticmethod
-    def _mark_used(out: "LegoProver.Outputs", retrieved: list[Entry], verified: dict[str, _Verified]) -> None:
+    def _mark_used(self, out: "LegoProver.Outputs", retrieved: list[Entry], verified: dict[str, _Verified]) -> None:
         """Retrieved lemmas the proof references: directly, or through a helper it references."""
+        references = self._lang.references
         lib = {e.name: e.id for e in retrieved}
         reached = references(out.proof, set(verified) | set(lib))
         frontier = [n for n in reached if n in verified]

@@ -16,12 +16,9 @@ from .base import (
     Scorer,
     ScorerConfig,
     ScorerError,
-    ScorerRegistry,
     StepScoreRequest,
     StepScores,
     aggregate_scores,
-    build_scorer,
-    default_scorer_registry,
 )
 from .fake import ScriptedRewardModel, ScriptedScorer
 from .http_reward import HTTPRewardConfig, HTTPRewardModel
@@ -30,9 +27,7 @@ from .judge import JudgeScorer
 from .reward_model import RewardModelScorer
 from .vllm_reward import VLLMRewardConfig, VLLMRewardModel, make_embedded_reward_model
 from .step_verifier import StepVerifierScorer
-
-# Scorers a spec can name by `type`.
-BUILTIN_SCORERS = [RewardModelScorer, JudgeScorer, StepVerifierScorer]
+from .registry import BUILTIN_SCORERS, ScorerRegistry, build_scorer, default_scorer_registry
 
 __all__ = [
     "Aggregate",

@@ -36,7 +36,7 @@ import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal, Protocol, Sequence, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Aggregate",
@@ -45,12 +45,9 @@ __all__ = [
     "Scorer",
     "ScorerConfig",
     "ScorerError",
-    "ScorerRegistry",
     "StepScoreRequest",
     "StepScores",
     "aggregate_scores",
-    "build_scorer",
-    "default_scorer_registry",
 ]
 
 Aggregate = Literal["last", "min", "mean", "prod"]
@@ -137,43 +134,3 @@ class Scorer(ABC):
 
     def describe(self) -> dict:
         return self.config.model_dump(mode="json")
-
-
-class ScorerRegistry:
-    """Maps ``type`` names to scorer classes (passed explicitly; no global registry)."""
-
-    def __init__(self, scorers: dict[str, type[Scorer]] | None = None):
-        self._scorers = dict(scorers or {})
-
-    def register(self, cls: type[Scorer]) -> type[Scorer]:
-        self._scorers[cls.kind] = cls
-        return cls
-
-    def get(self, kind: str) -> type[Scorer]:
-        try:
-            return self._scorers[kind]
-        except KeyError:
-            raise ScorerError(f"unknown scorer type {kind!r}; known: {sorted(self._scorers)}") from None
-
-    def kinds(self) -> list[str]:
-        return sorted(self._scorers)
-
-
-def default_scorer_registry() -> ScorerRegistry:
-    """A new registry holding every built-in scorer."""
-    from . import BUILTIN_SCORERS
-
-    return ScorerRegistry({cls.kind: cls for cls in BUILTIN_SCORERS})
-
-
-def build_scorer(spec: dict | Scorer, registry: ScorerRegistry | None = None) -> Scorer:
-    """A scorer from ``{type: ..., **config}`` (a built scorer passes through)."""
-    if isinstance(spec, Scorer):
-        return spec
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ScorerError(f"a scorer spec is a mapping with a 'type', got {spec!r}")
-    cls = (registry or default_scorer_registry()).get(spec["type"])
-    try:
-        return cls(spec)
-    except ValidationError as e:
-        raise ScorerError(f"scorer {spec['type']!r}: invalid config: {e}") from e

@@ -75,6 +75,9 @@ class VLLMRewardConfig(StepFormat):
     enforce_eager: bool = False
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     kv_cache_memory_bytes: int | None = None  # required on CPU
+    # Off by default: a step's score must not depend on what an earlier call left in the
+    # cache (a cache hit runs other kernels: two identical calls differed by 0.012 in bf16).
+    enable_prefix_caching: bool = False
     # How vLLM adapts the architecture: "auto" keeps a native PRM (Qwen2ForProcessRewardModel);
     # "classify" turns a causal LM into a classifier (its head from ``hf_overrides``).
     convert: Literal["auto", "classify"] = "auto"
@@ -94,7 +97,11 @@ def embedded_reward_config(**overrides: Any) -> VLLMRewardConfig:
     cfg = dict(
         model=str(prepare_embedded_model()),
         model_id=f"{EMBEDDED_MODEL_ID} as PRM (Yes/No head)",
-        dtype="bfloat16",
+        # float32, not the checkpoint's bf16: on CPUs with AMX, bf16 matmuls pick other kernels
+        # by batch shape, and one step scored 0.2996 in a batch of three but 0.2881 alone.
+        # fp32 has no AMX path; with prefix caching off, scores are batch- and cache-invariant
+        # (benchmarks/prm_invariance.py measures both settings).
+        dtype="float32",
         max_model_len=2048,
         enforce_eager=True,
         kv_cache_memory_bytes=256 << 20,
@@ -166,6 +173,7 @@ class VLLMRewardModel:
             dtype=config.dtype,
             seed=config.seed,
             enforce_eager=config.enforce_eager,
+            enable_prefix_caching=config.enable_prefix_caching,
             # Token-level classification at the step separators only.
             pooler_config=PoolerConfig(task="token_classify", pooling_type="STEP", step_tag_id=config.step_tag_id),
         )

@@ -20,7 +20,8 @@ the usual one for proofs) runs on it unchanged:
   is False, so beam/best-first prune it);
 - a state the session calls ``solved`` is **re-checked** by the prover's
   statement-exact ``check`` on the assembled proof text before it counts; a
-  rejected one becomes an error (``rejected: ...``);
+  rejected one becomes an error (``rejected: ...``); a Lean state whose
+  ``proofStatus`` is not "Completed" is an error at once, with no check;
 - ``evaluate``: a hook ``value_fn(statement, state) -> float`` or the heuristic
   solved 1, dead 0, open ``0.9 / (1 + #goals)`` (fewer goals are better);
 - ``answer``: the full proof text of a checked proof (``Proof. ... Qed.`` for
@@ -211,6 +212,10 @@ class TacticProblem(SearchProblem[ProofState, str]):
             return ProofState(None, goals, tactics, "error", "no progress: the goals of an earlier state", seen)
         if r.status == "open":
             return ProofState(r.proof_state, goals, tactics, "open", None, seen)
+        status = getattr(r, "proof_status", None)
+        if status is not None and status != "Completed":
+            # the REPL's proofStatus already says the proof term is not complete: no check to pay for
+            return ProofState(None, (), tactics, "error", f"not a complete proof: {status}", seen)
         # solved in the session: only the prover's statement-exact check makes it a proof
         verdict = self.prover.check(self.task.model_copy(update={"proof": proof_text(self.language, tactics)}))
         self.checked.append(verdict)

@@ -149,3 +149,81 @@ def test_named_models_reach_every_problem_context(tmp_path, checker):
     rows = list(load_results(out).values())
     assert seen == ["judge"] * 3 and len(judge.calls) == 3
     assert all(r["usage"]["per_model"]["verifier"]["samples"] == 1 for r in rows)
+
+
+def test_streams_through_a_bounded_window(tmp_path, checker):
+    """A lazy input is read only as the window frees up; never more than ``concurrency`` problems in flight."""
+    from lemmaflow.agents.backends import SamplingParams
+
+    lm = doubling_lm()
+    state = {"in_flight": 0, "max": 0}
+
+    class Counting:  # the pipeline's one generate call per problem, counted while it runs
+        model_id = lm.model_id
+
+        async def generate(self, prompts, params: SamplingParams):
+            state["in_flight"] += 1
+            state["max"] = max(state["max"], state["in_flight"])
+            try:
+                await asyncio.sleep(0.002)
+                return await lm.generate(prompts, params)
+            finally:
+                state["in_flight"] -= 1
+
+        async def aclose(self):
+            pass
+
+    read = []
+
+    def lazy(k):
+        for i in range(k):
+            read.append(i)
+            yield Problem(id=f"p{i}", question=f"What is {i % 10}+{i % 10}?", gold=str(2 * (i % 10)),
+                          source=f"s{i}")
+
+    gaps = []
+
+    def on_result(res, summary):
+        gaps.append(len(read) - len(gaps))  # problems read but not yet reported, this one included
+
+    s = asyncio.run(runner(Counting(), tmp_path / "r.jsonl", checker, concurrency=4, on_result=on_result)
+                    .run(lazy(60)))
+    # sc's problems repeat every 10 (same question and gold): 10 distinct keys, 50 duplicates
+    assert s.total == 60 and s.done == 10 and s.correct == 10
+    assert state["max"] == 4  # the window filled up, and never more
+    assert max(gaps) <= 4 + 50  # read-ahead: the window plus skipped duplicates, never the whole input up front
+    assert gaps[0] <= 4  # at the first result, only the first window had been read
+
+
+def test_lazy_input_is_not_read_ahead_of_the_window(tmp_path, checker):
+    lm = doubling_lm()
+    lm._latency_s = 0.001
+    read = []
+
+    def lazy(k):
+        for i in range(k):
+            read.append(i)
+            yield Problem(id=f"p{i}", question=f"What is {i}+{i}? ({i})", gold=str(2 * i), source="t")
+
+    gaps = []
+    s = asyncio.run(runner(lm, tmp_path / "r.jsonl", checker, concurrency=3,
+                           on_result=lambda r, s: gaps.append(len(read) - len(gaps))).run(lazy(40)))
+    assert s.done == 40 and s.total == 40
+    assert max(gaps) <= 3 and gaps[0] == 3
+    # a resumed run reads everything but solves nothing
+    lm2 = doubling_lm()
+    s2 = asyncio.run(runner(lm2, tmp_path / "r.jsonl", checker, concurrency=3).run(lazy(40)))
+    assert s2.skipped == 40 and s2.done == 0 and not lm2.calls
+
+
+def test_key_set_is_compact_and_exact():
+    from lemmaflow.agents.batch import KeySet
+
+    keys = [f"{i * 2654435761 % (1 << 64):016x}abcdef01" for i in range(5000)]
+    ks = KeySet(keys[::2])
+    assert len(ks) == 2500
+    assert all(k in ks for k in keys[::2]) and not any(k in ks for k in keys[1::2])
+    ks.add(keys[0])
+    assert len(ks) == 2500 and "not-a-hex-key" not in ks
+    ks.add("not-a-hex-key")
+    assert "not-a-hex-key" in ks

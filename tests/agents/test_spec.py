@@ -110,3 +110,15 @@ def test_bad_models_section_is_a_spec_error(tmp_path, models, match):
     f.write_text(GOOD + f"models: {models}\n")
     with pytest.raises(SpecError, match=match):
         load_pipeline(f)
+
+
+def test_the_node_table_is_the_one_place_nodes_are_registered():
+    """agents/registry.py's table names every built-in node; the class agrees with its key, and
+    nodes.BUILTIN_NODES and default_registry() are that table (no node module imports the registry's users)."""
+    from lemmaflow.agents.nodes import BUILTIN_NODES
+    from lemmaflow.agents.registry import BUILTIN_NODE_TYPES, default_registry
+
+    reg = default_registry()
+    assert [c.kind for c in BUILTIN_NODES] == list(BUILTIN_NODE_TYPES) == list(dict.fromkeys(BUILTIN_NODE_TYPES))
+    assert sorted(BUILTIN_NODE_TYPES) == reg.kinds()
+    assert all(reg.get(c.kind) is c for c in BUILTIN_NODES)

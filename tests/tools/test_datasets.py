@@ -1,4 +1,4 @@
-"""Tests for lemmaflow.tools.datasets on the real shared data and on hand-made JSONL files."""
+"""Tests for lemmaflow.tools.datasets on the real benchmark data (offline copy) and on hand-made JSONL files."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 
 from lemmaflow.tools.answers import AnswerChecker, extract_answer
 from lemmaflow.tools.datasets import (
+    ChecksumError,
     Problem,
     data_root,
+    dataset_path,
     grade,
     gsm8k_gold,
     load_gsm8k,
@@ -53,23 +55,30 @@ def test_gsm8k_gold() -> None:
         gsm8k_gold("no marker")
 
 
-def test_data_root_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert data_root() == data_root(Path(__file__).resolve().parents[3] / "shared" / "data")
+def test_offline_copy_resolution_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An explicit data_dir wins over LEMMAFLOW_DATA; a wrong path or file is an error, never a fallback."""
+    import shutil
+
+    shared = data_root()  # the session's offline copy (tests/conftest.py)
     (tmp_path / "gsm8k").mkdir()
-    (tmp_path / "gsm8k" / "test.jsonl").write_text(
-        json.dumps({"question": "1+1?", "answer": "1+1=2\n#### 2"}) + "\n", encoding="utf-8"
-    )
+    shutil.copy(shared / "gsm8k" / "test.jsonl", tmp_path / "gsm8k" / "test.jsonl")
     monkeypatch.setenv("LEMMAFLOW_DATA", str(tmp_path))
     assert data_root() == tmp_path
-    assert [p.gold for p in load_gsm8k()] == ["2"]
+    assert len(load_gsm8k()) == 1319
     missing = tmp_path / "nope"
     with pytest.raises(FileNotFoundError, match="nope"):
         load_gsm8k(data_dir=missing)
     monkeypatch.setenv("LEMMAFLOW_DATA", str(missing))
     with pytest.raises(FileNotFoundError, match=str(missing)):
         load_math500()
-    with pytest.raises(FileNotFoundError, match="math500"):
+    with pytest.raises(FileNotFoundError, match="math500/test.jsonl: missing from the offline data copy"):
         load_math500(data_dir=tmp_path)  # folder exists, file does not
+    # a changed file in an offline copy is refused, not read (and not repaired: it is the user's folder)
+    (tmp_path / "gsm8k" / "test.jsonl").write_text(
+        json.dumps({"question": "1+1?", "answer": "1+1=2\n#### 2"}) + "\n", encoding="utf-8")
+    with pytest.raises(ChecksumError, match="gsm8k/test.jsonl: sha256 .* is not the pinned"):
+        load_gsm8k(data_dir=tmp_path)
+    assert (tmp_path / "gsm8k" / "test.jsonl").read_text().startswith('{"question": "1+1?"')
 
 
 def test_load_problems_jsonl_mixed_and_bad_lines(tmp_path: Path) -> None:
@@ -105,10 +114,9 @@ def test_load_problems_jsonl_mixed_and_bad_lines(tmp_path: Path) -> None:
 
 
 def test_load_problems_jsonl_on_real_files(gsm8k: list[Problem], math500: list[Problem]) -> None:
-    root = data_root()
-    loaded = load_problems_jsonl(root / "gsm8k" / "test.jsonl")
+    loaded = load_problems_jsonl(dataset_path("gsm8k") / "test.jsonl")
     assert loaded.errors == [] and loaded.problems == gsm8k
-    loaded = load_problems_jsonl(root / "math500" / "test.jsonl")
+    loaded = load_problems_jsonl(dataset_path("math500") / "test.jsonl")
     assert loaded.errors == [] and loaded.problems == math500
 
 
@@ -155,7 +163,7 @@ def test_load_folio_labels_and_gold_fol() -> None:
 def test_load_proofwriter_json_array() -> None:
     from collections import Counter
 
-    from lemmaflow.tools.datasets import data_root, load_problems_jsonl, load_proofwriter
+    from lemmaflow.tools.datasets import load_problems_jsonl, load_proofwriter
     from lemmaflow.tools.logic.problems import parse_logic_question
 
     pw = load_proofwriter()
@@ -165,8 +173,8 @@ def test_load_proofwriter_json_array() -> None:
     premises, conclusion = parse_logic_question(p.question)
     assert premises[0] == "Bob is cold." and len(premises) == 20 and conclusion == "Charlie is kind."
     # The generic loader (what `lemmaflow solve --input` uses) detects both files by their fields.
-    assert load_problems_jsonl(data_root() / "proofwriter" / "dev.json").problems[0] == p
-    assert load_problems_jsonl(data_root() / "folio" / "folio-validation.jsonl").problems[5].id == "folio-5"
+    assert load_problems_jsonl(dataset_path("proofwriter") / "dev.json").problems[0] == p
+    assert load_problems_jsonl(dataset_path("folio") / "folio-validation.jsonl").problems[5].id == "folio-5"
 
 
 def test_logic_rows_bad_fields(tmp_path: Path) -> None:

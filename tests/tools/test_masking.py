@@ -1,18 +1,15 @@
 """Masking a number of a question as x (FOBAR): exact masked strings on real GSM8K questions, and edge cases."""
 
-import json
-from pathlib import Path
-
 import pytest
 
 from lemmaflow.tools.masking import NoMaskableNumber, candidate_maskings, mask_number, select_maskings
 
-GSM8K = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+from lemmaflow.tools.datasets import load_gsm8k
 
 
 @pytest.fixture(scope="module")
 def questions() -> list[str]:
-    return [json.loads(line)["question"] for line in GSM8K.read_text(encoding="utf-8").splitlines()]
+    return [p.question for p in load_gsm8k()]  # line i of gsm8k/test.jsonl is gsm8k-i
 
 
 # (line index in gsm8k/test.jsonl, every candidate as (kind, text), which one to mask, the exact masked question)

@@ -295,12 +295,45 @@ _TOKEN_NAMES = {
 }
 
 
+# Deeper formulas would exhaust Python's recursion in the tree walks below and in z3's
+# conversion. Real premises (FOLIO, ProofWriter) nest under 20 levels; 500 is far past any
+# sentence and still well inside the limit (measured: 600 levels parse and check).
+MAX_FORMULA_DEPTH = 500
+_NESTING = frozenset({"AND", "OR", "XOR", "IMP", "IFF", "NOT", "QUANT"})
+
+
+def _check_depth(text: str) -> None:
+    """Refuse, before parsing, a formula whose tree could nest deeper than MAX_FORMULA_DEPTH.
+
+    Connectives and quantifiers, plus the deepest parenthesis nesting, bound the tree's depth
+    from above; lexing is linear and recursion-free.
+    """
+    from lark.exceptions import LarkError
+
+    depth = level = 0
+    try:
+        for tok in _parser().lex(text):
+            if tok.type == "LPAR":
+                level += 1
+                depth = max(depth, level)
+            elif tok.type == "RPAR":
+                level -= 1
+            elif tok.type in _NESTING:
+                depth += 1
+            if depth > MAX_FORMULA_DEPTH:
+                raise FOLSyntaxError(f"formula nests deeper than {MAX_FORMULA_DEPTH} levels "
+                                     f"(connectives, quantifiers and parentheses); {len(text)} characters")
+    except LarkError:
+        return  # a lexing error: the parser below reports it with its position
+
+
 def parse_formula(text: str) -> Formula:
     """Parse one formula of the documented syntax; raises :class:`FOLSyntaxError`."""
     from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
     if not isinstance(text, str) or not text.strip():
         raise FOLSyntaxError("empty formula")
+    _check_depth(text)
     try:
         tree = _parser().parse(text)
     except UnexpectedToken as e:

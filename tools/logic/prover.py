@@ -157,12 +157,16 @@ def check_entailment(
         (concl,) = _parse_all([conclusion])
     except FOLError as e:
         return done("error", f"parse: {e}")
+    except RecursionError:  # a hand-built Formula nested past Python's stack (parsed text is depth-checked)
+        return done("error", "parse: formula nested too deeply")
     z3 = _z3()
     zc = z3.Context()
     try:
         zs, extra = to_z3([*prem, concl], unique_names=unique_names, z3ctx=zc)
     except FOLError as e:
         return done("error", f"signature: {e}")
+    except RecursionError:
+        return done("error", "signature: formula nested too deeply")
     *zprem, zconcl = zs
     solver = z3.Solver(ctx=zc)
     solver.set("timeout", max(1, int(timeout_s * 1000)))

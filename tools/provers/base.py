@@ -34,6 +34,7 @@ __all__ = [
     "ProofStatus",
     "ProofTask",
     "Prover",
+    "ProverConfinementUnavailable",
     "ProverError",
     "ProverMessage",
     "ProverUnavailable",
@@ -48,6 +49,12 @@ class ProverError(RuntimeError):
 
 class ProverUnavailable(ProverError):
     """The prover cannot run here (not installed, no REPL binary); the message says how to install it."""
+
+
+class ProverConfinementUnavailable(ProverUnavailable):
+    """A prover must run confined and no confinement can run here (no bwrap, no user namespaces, no
+    seccomp); the message says what to install and how to opt out explicitly (``confine=False`` /
+    ``--unconfined-prover``). See ``docs/prover-confinement.md``."""
 
 
 class ProverMessage(BaseModel):
@@ -107,6 +114,11 @@ class Prover(Protocol):
         ...
 
     def close(self) -> None:
+        ...
+
+    def versions(self) -> dict[str, str]:
+        """What the prover reports about itself: ``{"coq": "8.16.1"}`` or ``{"lean": ..., "mathlib": ...,
+        "repl": ...}`` (``"unknown"`` where it cannot tell). Recorded in reports, traces and library entries."""
         ...
 
 

@@ -13,6 +13,13 @@ gives ``crashed`` and restarts too. ``acheck`` runs checks in parallel, one per
 session. :class:`~lemmaflow.tools.provers.coqc.CoqcProver` is the one-shot
 fallback (a fresh ``coqc`` per check, same plan).
 
+Every session runs confined (``CoqConfig.confine``, default True; see
+``docs/prover-confinement.md``): a read-only view of the system and Coq's
+libraries, a discarded scratch directory, no network, no new processes, memory
+and process limits. Where no confinement can run, :meth:`CoqProver.start`
+raises :class:`~lemmaflow.tools.provers.base.ProverConfinementUnavailable`;
+``confine=False`` opts out explicitly.
+
 Example::
 
     from lemmaflow.tools.provers import ProofTask
@@ -37,7 +44,9 @@ from typing import TYPE_CHECKING, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._process import require_confinement
 from .base import ProofResult, ProofTask, ProverMessage
+from .base import ProverUnavailable
 from .coq_check import DEFAULT_PRELUDE, CheckPlan, PlanError, PlannedSentence, assumption_verdict, build_plan
 from .coq_ide import CoqIdeSession, IdeFailure, SessionDead, SessionTimeout, find_coqidetop
 from .coq_memo import plugin_path, plugin_sentences
@@ -67,6 +76,8 @@ class CoqConfig(BaseModel):
     prelude: str = DEFAULT_PRELUDE  # run inside the proof's module before the model's text
     coq_args: tuple[str, ...] = ()  # extra coqidetop arguments (-Q dir Lib, ...)
     start_timeout_s: float = Field(180.0, gt=0)
+    # Every coqidetop runs confined (docs/prover-confinement.md); False opts out explicitly.
+    confine: bool = True
     # Walk the preloaded libraries once per session in the assumption check (plugin, see coq_memo);
     # falls back to plain Print Assumptions when the plugin cannot be built. Same verdicts either way.
     assumption_memo: bool = True
@@ -107,6 +118,7 @@ class _Session:
         self.ide = CoqIdeSession(
             args=cfg.coq_args,
             memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None,
+            confine=cfg.confine,
             env={"OCAMLPATH": plugin_dir} if plugin_dir else None,
         )
         self.base = 0
@@ -184,6 +196,8 @@ class CoqProver:
             if self._sessions:
                 return
             find_coqidetop()  # ProverUnavailable with an install hint
+            if self.config.confine:
+                require_confinement()  # ProverConfinementUnavailable: what to install, how to opt out
             self.plugin_dir = plugin_path() if self.config.assumption_memo else None
             self._sessions = [_Session(self.config, self.plugin_dir) for _ in range(self.config.pool_size)]
             self._executor = ThreadPoolExecutor(self.config.pool_size, thread_name_prefix="coq")
@@ -222,6 +236,23 @@ class CoqProver:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def versions(self) -> dict[str, str]:
+        """``{"coq": "8.16.1"}``: ``coqc --version`` of the Coq beside the ``coqidetop`` the pool runs."""
+        from pathlib import Path
+
+        from .versions import coq_versions
+
+        try:
+            coqc = Path(find_coqidetop()).with_name("coqc")
+        except ProverUnavailable:
+            return coq_versions()
+        return coq_versions(str(coqc) if coqc.exists() else "coqc")
+
+    @property
+    def confined(self) -> bool:
+        """False only when the user opted out (``confine=False``)."""
+        return self.config.confine
+
     @property
     def restarts(self) -> int:
         """How many times sessions were restarted after a timeout or crash."""
@@ -239,7 +270,8 @@ class CoqProver:
 
         cfg = self.config
         ide = CoqIdeSession(args=cfg.coq_args,
-                            memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None)
+                            memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None,
+                            confine=cfg.confine)
         ide.start(cfg.start_timeout_s)
         try:
             yield CoqTacticSession.open(ide, task, cfg.preload, task.timeout_s or cfg.timeout_s)

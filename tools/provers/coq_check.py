@@ -189,6 +189,10 @@ def build_plan(task: ProofTask, prelude: str = DEFAULT_PRELUDE, nonce: str | Non
             body += [PlannedSentence(s.text, "context") for s in split_sentences(lemma)]
     except CoqSyntaxError as e:
         raise PlanError(f"cannot split the prelude or a context lemma: {e}") from None
+    # Context lemmas come from the library, i.e. from earlier model output: same first line.
+    bad = next((c for c in (forbidden_command(b.text) for b in body if b.role == "context") if c), None)
+    if bad:
+        raise PlanError(f"forbidden command {bad!r} in a context lemma (file system, process or document control)")
     body += [PlannedSentence(s.text, "model", s.start) for s in model_sentences]
     body += [
         PlannedSentence(f"End {n}.", "end"),

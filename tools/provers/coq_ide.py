@@ -13,8 +13,10 @@ opam is not reachable); ``coqidetop`` ships with the ``coq`` package itself.
 Protocol (``coqidetop.opt --help-XML-protocol``): ``Init`` -> initial state id;
 ``Add`` one sentence on top of a state -> new state id (parsing only);
 ``Status true`` executes the document up to its tip (a ``fail`` value says the
-first error); ``Edit_at`` backtracks. The process runs in its own process group
-with an address-space limit; a timeout kills the group.
+first error); ``Edit_at`` backtracks. The process runs confined by default
+(:func:`._process.spawn_prover`: read-only view, a discarded scratch directory as
+its working directory, no network, no new processes; ``confine=False`` opts
+out) in its own process group with an address-space limit; a timeout kills the group.
 
 Example::
 
@@ -37,10 +39,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
-from ._process import confine_fn, kill_group
+from ._process import kill_group, spawn_prover
 from .base import ProverUnavailable
 
-__all__ = ["CoqIdeSession", "IdeMessage", "IdeFailure", "SessionDead", "SessionTimeout", "find_coqidetop"]
+__all__ = ["CoqIdeSession", "IdeMessage", "IdeFailure", "SessionDead", "SessionTimeout", "coq_read_paths",
+           "find_coqidetop"]
 
 
 class SessionDead(RuntimeError):
@@ -84,6 +87,27 @@ def find_coqidetop() -> str:
     raise ProverUnavailable("coqidetop not found: install Coq (Debian: apt-get install coq libcoq-coquelicot)")
 
 
+def coq_read_paths(args: tuple[str, ...] | list[str]) -> list[str]:
+    """Host directories a confined Coq must be able to read besides ``/usr`` (where Debian's Coq,
+    its stdlib and ``user-contrib``, Coquelicot included, live): ``-Q``/``-R``/``-I`` directories
+    on the command line, ``-coqlib``, ``$COQPATH``/``$COQLIB``, and findlib's configuration
+    (Coq 8.16 locates its plugins through ``ocamlfind``)."""
+    out: list[str] = [p for p in ("/etc/ocamlfind.conf", "/etc/ocamlfind.conf.d") if os.path.exists(p)]
+    args = list(args)
+    for i, a in enumerate(args):
+        if a in ("-Q", "-R", "-I", "-include", "-coqlib") and i + 1 < len(args):
+            out.append(os.path.abspath(args[i + 1]))
+    out += [p for p in os.environ.get("COQPATH", "").split(os.pathsep) if p]
+    if os.environ.get("COQLIB"):
+        out.append(os.environ["COQLIB"])
+    return out
+
+
+def coq_env() -> dict[str, str]:
+    """The Coq variables a confined process keeps from the host environment."""
+    return {k: os.environ[k] for k in ("COQPATH", "COQLIB") if os.environ.get(k)}
+
+
 def _text(el: ET.Element | None) -> str:
     return "".join(el.itertext()).replace("\xa0", " ") if el is not None else ""
 
@@ -95,7 +119,8 @@ class CoqIdeSession:
     args: tuple[str, ...] = ()
     memory_limit_bytes: int | None = 4 << 30
     binary: str | None = None
-    env: dict[str, str] | None = None  # extra environment (OCAMLPATH for the assumption-memo plugin)
+    confine: bool = True  # False: the user opted out (full file-system rights)
+    env: dict[str, str] | None = None  # extra environment (OCAMLPATH of the assumption-memo plugin: read-only)
     pid: int | None = field(default=None, init=False)
     root: int = field(default=1, init=False)
     messages: dict[int, list[IdeMessage]] = field(default_factory=dict, init=False)
@@ -110,14 +135,17 @@ class CoqIdeSession:
     # -- process ---------------------------------------------------------------
     def start(self, timeout_s: float = 60.0) -> None:
         binary = self.binary or find_coqidetop()
-        self._workdir = tempfile.mkdtemp(prefix="lemmaflow-coq-")
-        limit = self.memory_limit_bytes
-
+        # Confined, the working directory is the sandbox's own scratch tmpfs; unconfined, a host one.
+        self._workdir = None if self.confine else tempfile.mkdtemp(prefix="lemmaflow-coq-")
         cmd = [binary, "-main-channel", "stdfds", "-q", "-async-proofs", "off", "-native-compiler", "no", *self.args]
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            cwd=self._workdir, start_new_session=True, preexec_fn=confine_fn(limit),
-            env={**os.environ, **self.env} if self.env else None,
+        extra = dict(self.env or {})
+        # the memo plugin's folder (OCAMLPATH) is readable inside the confinement, like the libraries
+        plugin_dirs = [d for d in extra.get("OCAMLPATH", "").split(os.pathsep) if d]
+        self._proc = spawn_prover(
+            cmd, confine=self.confine, memory_limit_bytes=self.memory_limit_bytes, cwd=self._workdir,
+            env={**(coq_env() if self.confine else {}), **extra} or None,
+            read_paths=coq_read_paths(self.args) + plugin_dirs,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
         self.pid = self._proc.pid
         self._parser = ET.XMLPullParser(events=("start", "end"))

@@ -41,7 +41,7 @@ import xml.etree.ElementTree as ET
 
 from .base import ProofTask, ProverError
 from .coq_ide import CoqIdeSession, IdeFailure, SessionDead, SessionTimeout, _text
-from .coq_text import CoqSyntaxError, split_sentences
+from .coq_text import CoqSyntaxError, forbidden_command, split_sentences
 from .lean_tactics import TacticResult, TacticSessionLost, TacticState
 
 __all__ = ["CoqTacticSession", "CoqTacticSetupError", "FORBIDDEN_TACTIC"]
@@ -156,6 +156,10 @@ class CoqTacticSession:
         bad = next((x for x in sentences if FORBIDDEN_TACTIC.match(x)), None)
         if bad is not None:
             return TacticResult(status="error", error=f"not allowed in a tactic search: {bad!r}")
+        # The deny-list of file/process commands is a first line here too; the session is confined.
+        cmd = next((c for c in map(forbidden_command, sentences) if c), None)
+        if cmd is not None:
+            return TacticResult(status="error", error=f"forbidden command {cmd!r} (file system, process or document control)")
         saved = self.timeout_s
         self.timeout_s = timeout_s or saved
         try:

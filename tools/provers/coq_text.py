@@ -152,17 +152,42 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
 
 
 # Commands that touch the file system, the process or the load path, or that
-# rewind the document under the checker. Prefixes (attributes, Local/Global,
-# Time, Fail, ...) are stripped first, so `Fail Timeout 3 Redirect "f" ...` is caught.
+# rewind the document under the checker (Coq 8.16 reference manual; checked
+# against coqc 8.16.1). Prefixes (attributes, Local/Global, Time, Fail, ...) are
+# stripped first, so `Fail Timeout 3 Redirect "f" ...` is caught. This is only a
+# first line: every prover process runs confined (docs/prover-confinement.md).
 _PREFIX = re.compile(
     r"^\s*(?:#\[[^\]]*\]\s*|(?:Local|Global|Export|Polymorphic|Monomorphic|Program|Time|Fail|Succeed|"
-    r"Instructions|Profile|Cumulative|NonCumulative|Private)\b\s*|Timeout\s+\d+\s*)"
+    r"Instructions|Profile|Cumulative|NonCumulative|Private)(?![\w'])\s*|Timeout\s+\d+\s*)"
 )
-_FORBIDDEN = re.compile(
-    r"^(?:Drop|Quit|Load|Cd|Redirect|Reset|Back|BackTo|Declare\s+ML\s+Module|Add\s+(?:Rec\s+)?LoadPath|"
-    r"Add\s+ML\s+Path|Remove\s+LoadPath|Extraction\s+(?:\"|Library|TestCompile)|Recursive\s+Extraction\s+Library|"
-    r"Separate\s+Extraction|Print\s+Universes[^.]*\"|Set\s+Extraction\s+Output\s+Directory)\b"
+# Each pattern captures the command's name in group 1 and ends where the command is certain:
+# after a whole word (not followed by an identifier character), or at the opening quote of a file
+# name. (The former patterns ended every command with `\b`, which needs a word character next:
+# `Extraction "/tmp/x" nat.` and `Print Universes "/tmp/u".` slipped through.)
+_W = r"(?![\w'])"
+_FORBIDDEN_PATTERNS = (
+    # write files
+    rf"(Redirect){_W}",  # Redirect "file" cmd: writes file.out
+    r'(Extraction)\s*"',  # Extraction "file" qualids: writes file.ml/.mli
+    rf"(Extraction\s+Library){_W}",  # writes M.ml/.mli in the working directory
+    rf"(Recursive\s+Extraction\s+Library){_W}",
+    rf"(Separate\s+Extraction){_W}",
+    rf"(Extraction\s+TestCompile){_W}",  # writes, then runs ocamlfind on the result
+    rf'(Print\s+(?:Sorted\s+)?Universes){_W}[^"]*"',  # Print [Sorted] Universes [Subgraph (...)] "file"
+    rf"((?:Set|Unset)\s+Extraction\s+Output\s+Directory){_W}",  # where extraction writes (Coq >= 8.17)
+    # read files, load code, change where files are looked up
+    rf"(Load){_W}",  # Load [Verbose] "file": reads and runs a .v file anywhere
+    rf"(Cd){_W}",
+    rf"(Declare\s+ML\s+Module){_W}",  # loads native code (a plugin)
+    rf"(Add\s+(?:Rec\s+)?LoadPath){_W}",
+    rf"(Remove\s+LoadPath){_W}",
+    rf"(Add\s+(?:Rec\s+)?ML\s+Path){_W}",
+    rf"(Locate\s+(?:File|Library)){_W}",  # probes the file system
+    rf"(Set\s+Debug){_W}",  # debug output; Coq 8.16 was seen running `sh -c dot` under `Set Debug "all"`
+    # leave the checker or rewind the document under it
+    rf"(Drop|Quit|Reset|Back|BackTo|Backtrack){_W}",
 )
+_FORBIDDEN = re.compile("|".join(f"(?:{p})" for p in _FORBIDDEN_PATTERNS), re.S)
 
 
 def forbidden_command(sentence: str) -> str | None:
@@ -174,7 +199,10 @@ def forbidden_command(sentence: str) -> str | None:
             break
         s = s[m.end():]
     m = _FORBIDDEN.match(s.lstrip())
-    return " ".join(m.group(0).split()).rstrip('" ') if m else None
+    if not m:
+        return None
+    name = next(g for g in m.groups() if g)
+    return " ".join(name.split())
 
 
 _DECL_KW = (

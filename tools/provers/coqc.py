@@ -5,8 +5,10 @@ as one file: header, the original statement as a definition, the model's text
 inside a nonce-named module, the closing definition, a marker and ``Print
 Assumptions``. ``coqc`` prints the model's own output before the marker, so
 only what follows the marker's last occurrence is read (the model cannot print
-the marker: it does not know the nonce). The process runs in its own process
-group with an address-space limit; a timeout kills the group.
+the marker: it does not know the nonce). The process runs confined by default
+(:func:`._process.spawn_prover`: the file is put into a discarded scratch tmpfs,
+everything else is read-only, no network, no new processes; ``confine=False``
+opts out) in its own process group with an address-space limit; a timeout kills the group.
 
 Example::
 
@@ -21,18 +23,17 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 
-from ._process import confine_fn
+from ._process import kill_group, release_process, require_confinement, spawn_prover
 from .base import ProofResult, ProofTask, ProverMessage, ProverUnavailable
 from .coq import interpret_failure
 from .coq_check import DEFAULT_PRELUDE, PlanError, PlannedSentence, assumption_verdict, build_plan
+from .coq_ide import coq_env, coq_read_paths
 
 __all__ = ["CoqcProver"]
 
@@ -43,11 +44,12 @@ class CoqcProver:
     language = "coq"
 
     def __init__(self, timeout_s: float = 60.0, memory_limit_mb: int | None = 4096, prelude: str = DEFAULT_PRELUDE,
-                 coq_args: tuple[str, ...] = (), max_parallel: int = 2) -> None:
+                 coq_args: tuple[str, ...] = (), max_parallel: int = 2, confine: bool = True) -> None:
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
         self.prelude = prelude
         self.coq_args = coq_args
+        self.confine = confine  # False: the user opted out (coqc runs with their full rights)
         self._sem = asyncio.Semaphore(max_parallel) if max_parallel else None
         self._binary: str | None = None
 
@@ -55,6 +57,18 @@ class CoqcProver:
         self._binary = shutil.which("coqc")
         if not self._binary:
             raise ProverUnavailable("coqc not found: install Coq (Debian: apt-get install coq libcoq-coquelicot)")
+        if self.confine:
+            require_confinement()
+
+    @property
+    def confined(self) -> bool:
+        return self.confine
+
+    def versions(self) -> dict[str, str]:
+        """``{"coq": "8.16.1"}`` from ``coqc --version``."""
+        from .versions import coq_versions
+
+        return coq_versions(self._binary or "coqc")
 
     def close(self) -> None:
         pass
@@ -93,32 +107,35 @@ class CoqcProver:
             lines.append(line)
             parts.append(s.text)
             line += s.text.count("\n") + 1
-        workdir = tempfile.mkdtemp(prefix="lemmaflow-coqc-")
+        source = ("\n".join(parts) + "\n").encode("utf-8")
+        timeout = task.timeout_s or self.timeout_s
+        limit = self.memory_limit_mb << 20 if self.memory_limit_mb else None
+        # Confined, LFCheck.v goes into the sandbox's scratch tmpfs (with the .vo/.glob coqc writes);
+        # unconfined, into a host temporary directory.
+        workdir = None if self.confine else tempfile.mkdtemp(prefix="lemmaflow-coqc-")
         try:
-            path = os.path.join(workdir, "LFCheck.v")
-            with open(path, "w", encoding="utf-8") as f:
-                f.write("\n".join(parts) + "\n")
-            timeout = task.timeout_s or self.timeout_s
-            limit = self.memory_limit_mb << 20 if self.memory_limit_mb else None
-
-            proc = subprocess.Popen(
+            proc = spawn_prover(
                 [self._binary or "coqc", "-q", "-native-compiler", "no", *self.coq_args, "LFCheck.v"],
-                cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=confine_fn(limit),
+                confine=self.confine, memory_limit_bytes=limit, cwd=workdir, files={"LFCheck.v": source},
+                env=coq_env() if self.confine else None, read_paths=coq_read_paths(self.coq_args),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
             )
             try:
                 out_b, err_b = proc.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
+                kill_group(proc)
                 return ProofResult(status="timeout", reason=f"no verdict within {timeout:g} s", time_s=time.monotonic() - t0)
+            finally:
+                release_process(proc)  # a confined process's uid block and cgroup
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
         out, err = out_b.decode(errors="replace"), err_b.decode(errors="replace")
         if proc.returncode != 0:
             errors = [m for m in _ERROR.finditer(err) if m.group(4) == "Error"]
             if not errors:
-                if proc.returncode < 0 or "Out of memory" in err or "Stack overflow" in err:
+                # confined, bwrap passes a signal death on as 128 + the signal
+                if proc.returncode < 0 or proc.returncode > 128 or "Out of memory" in err or "Stack overflow" in err:
                     return ProofResult(status="crashed", reason=f"coqc died (status {proc.returncode}): {err.strip()[-200:]}",
                                        time_s=time.monotonic() - t0)
                 return ProofResult(status="failed", messages=[ProverMessage(text=err.strip()[-2000:])],

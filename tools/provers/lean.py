@@ -38,8 +38,8 @@ from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import ProofResult, ProofTask, ProverMessage
-from .lean_check import LeanPlan, LeanPlanError, PlannedCommand, axioms_verdict, build_plan, parse_print_axioms
+from .base import ProofResult, ProofTask, ProverError, ProverMessage
+from .lean_check import LeanPlan, LeanPlanError, PlannedCommand, build_plan, final_verdict, step_verdict
 from .lean_pool import HeaderError, LeanPool, LeanPoolConfig
 from .lean_repl import CommandResponse, LeanRepl, ReplDead, ReplError, ReplProtocolError, ReplTimeout
 from .lean_tactics import TacticSession
@@ -57,15 +57,15 @@ class LeanConfig(BaseModel):
     header_timeout_s: float = Field(600.0, gt=0)
     max_headers: int = Field(4, ge=1)
     max_requests: int = Field(2000, ge=10)
+    # Every REPL runs confined (docs/prover-confinement.md); False opts out explicitly.
+    confine: bool = True
+    read_paths: tuple[str, ...] = ()  # more host paths a confined REPL may read (the project cwd is one)
 
     def pool_config(self) -> LeanPoolConfig:
         return LeanPoolConfig(command=self.command, cwd=self.cwd, pool_size=self.pool_size,
                               memory_limit_mb=self.memory_limit_mb, header_timeout_s=self.header_timeout_s,
-                              max_headers=self.max_headers, max_requests=self.max_requests)
-
-
-def _first_line(text: str) -> str:
-    return next((x.strip() for x in text.splitlines() if x.strip()), "error")
+                              max_headers=self.max_headers, max_requests=self.max_requests,
+                              confine=self.confine, read_paths=self.read_paths)
 
 
 class LeanProver:
@@ -79,6 +79,7 @@ class LeanProver:
         self.config = LeanConfig.model_validate(merged.model_dump())
         self.pool = LeanPool(self.config.pool_config())
         self._executor: ThreadPoolExecutor | None = None
+        self._versions: dict[str, str] | None = None
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -98,6 +99,36 @@ class LeanProver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def versions(self) -> dict[str, str]:
+        """``{"lean": ..., "mathlib": ..., "repl": ...}``: Lean as the REPL reports it (``#eval
+        Lean.versionString``), Mathlib and the REPL from the Lake manifests; ``"unknown"`` where it cannot
+        tell (the test double). Asked once per prover (a REPL process answers on an empty environment)."""
+        if self._versions is None:
+            from .versions import lean_versions_from
+
+            self.start()
+            try:  # the shared helper of tools/provers/lean_versions.py, where it exists (branch leanrepl)
+                from .lean_versions import lean_versions  # type: ignore[import-not-found]
+            except ImportError:
+                lean_versions = None
+            answer, found = None, None
+            try:
+                with self.pool.session("") as (repl, env):
+                    if lean_versions is not None:
+                        found = lean_versions(repl, list(self.pool.command or ()), self.pool.cwd,
+                                              timeout_s=self.config.timeout_s)
+                    else:
+                        answer = repl.command("#eval Lean.versionString", env=env, timeout_s=self.config.timeout_s)
+            except ProverError:
+                answer = None
+            self._versions = found or lean_versions_from(answer, self.pool.command or (), self.pool.cwd)
+        return dict(self._versions)
+
+    @property
+    def confined(self) -> bool:
+        """False only when the user opted out (``confine=False``)."""
+        return self.config.confine
 
     @property
     def restarts(self) -> int:
@@ -135,13 +166,6 @@ class LeanProver:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.check, task)
 
-    def _messages(self, plan: LeanPlan, cmd: PlannedCommand, answer: CommandResponse) -> list[ProverMessage]:
-        out = []
-        for m in answer.messages:
-            line, col = plan.position(cmd, m.pos.line if m.pos else None, m.pos.column if m.pos else None)
-            out.append(ProverMessage(severity=m.level, text=m.data, line=line, column=col))
-        return out
-
     def _run(self, repl: LeanRepl, env: int, plan: LeanPlan, deadline: float) -> ProofResult:
         def left() -> float:
             remaining = deadline - time.monotonic()
@@ -150,45 +174,15 @@ class LeanProver:
                 raise ReplTimeout("deadline passed")
             return remaining
 
-        answers: dict[str, CommandResponse] = {}
+        answers: list[tuple[PlannedCommand, CommandResponse]] = []
         for cmd in plan.steps:
             answer = repl.command(cmd.text, env=env, timeout_s=left())
             env = answer.env
-            answers[cmd.role] = answer
-            first = answer.errors[0].data if answer.errors else ""
-            if cmd.role == "goal" and answer.errors:
-                return ProofResult(status="failed", messages=self._messages(plan, cmd, answer),
-                                   reason=f"the original statement does not elaborate: {_first_line(first)}")
-            if cmd.role == "context" and (answer.errors or answer.uses_sorry):
-                return ProofResult(status="failed", messages=self._messages(plan, cmd, answer),
-                                   reason=f"a context lemma does not check: {_first_line(first or 'uses sorry')}")
-            if cmd.role == "model":
-                msgs = self._messages(plan, cmd, answer)
-                if answer.errors:
-                    return ProofResult(status="failed", messages=msgs, reason=f"Lean error: {_first_line(first)}")
-                if answer.uses_sorry:
-                    for s in answer.sorries:  # the sorries' own positions, if Lean gave no warning for them
-                        line, col = plan.position(cmd, s.pos.line if s.pos else None, s.pos.column if s.pos else None)
-                        msgs.append(ProverMessage(severity="warning", text=f"sorry: {s.goal}", line=line, column=col))
-                    return ProofResult(status="failed", messages=msgs, reason="uses sorry")
-            if cmd.role == "check" and answer.errors:
-                msgs = [ProverMessage(text=m.data) for m in answer.errors]
-                if "unknown identifier" in first or "unknown constant" in first:
-                    reason = f"the proof text does not define {plan.name}"
-                else:
-                    reason = f"{plan.name} in the proof text does not have the original statement"
-                return ProofResult(status="failed", messages=msgs, reason=reason)
-        output = "\n".join(m.data for m in answers["axioms"].messages if not m.is_error)
-        axioms = parse_print_axioms(output, plan.check_name)
-        warnings = [m for m in self._messages(plan, next(c for c in plan.steps if c.role == "model"), answers["model"])
-                    if m.severity == "warning"]
-        if axioms is None:
-            return ProofResult(status="failed", messages=warnings,
-                               reason=f"cannot read '#print axioms' output: {output[:200]!r}")
-        reason = axioms_verdict(axioms)
-        if reason:
-            return ProofResult(status="failed", axioms=axioms, reason=reason, messages=warnings)
-        return ProofResult(status="proved", axioms=axioms, messages=warnings)
+            answers.append((cmd, answer))
+            early = step_verdict(plan, cmd, answer)  # an error or sorry decides at once
+            if early is not None:
+                return early
+        return final_verdict(plan, answers)
 
     # -- tactic mode -------------------------------------------------------------
     @contextmanager

@@ -52,11 +52,21 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from .base import ProofTask, ProverMessage
+from typing import TYPE_CHECKING
+
+from .base import ProofResult, ProofTask, ProverMessage
+
+if TYPE_CHECKING:
+    from .lean_repl import CommandResponse
 
 __all__ = [
     "ALLOWED_AXIOMS",
     "FORBIDDEN",
+    "assemble",
+    "final_verdict",
+    "judge",
+    "split_answer",
+    "step_verdict",
     "LeanPlan",
     "LeanPlanError",
     "PlannedCommand",
@@ -239,8 +249,9 @@ def build_plan(task: ProofTask, nonce: str | None = None) -> LeanPlan:
     return LeanPlan(n, task.name, steps, proof, offset)
 
 
-_DEPENDS = re.compile(r"'([^']+)' depends on axioms:\s*\[(.*?)\]", re.S)
-_NONE = re.compile(r"'([^']+)' does not depend on any axioms")
+# the name is quoted 'x' by the Lean releases we know; `x` accepted too (Lean's newer messages use backticks)
+_DEPENDS = re.compile(r"['`]([^'`]+)['`] depends on axioms:\s*\[(.*?)\]", re.S)
+_NONE = re.compile(r"['`]([^'`]+)['`] does not depend on any axioms")
 
 
 def parse_print_axioms(output: str, name: str) -> list[str] | None:
@@ -265,3 +276,129 @@ def axioms_verdict(axioms: list[str]) -> str | None:
     if compiler:
         return f"trusts the compiler ({', '.join(compiler)}: native_decide or implemented_by)"
     return "depends on axioms that are not allowed: " + ", ".join(bad)
+
+
+# -- verdicts (shared by every Lean backend: the REPL pool and the Kimina server) --------------------
+def _first_line(text: str) -> str:
+    return next((x.strip() for x in text.splitlines() if x.strip()), "error")
+
+
+def step_messages(plan: LeanPlan, cmd: PlannedCommand, answer: "CommandResponse") -> list[ProverMessage]:
+    """The answer's messages, with positions in the model's own text (None outside it)."""
+    out = []
+    for m in answer.messages:
+        line, col = plan.position(cmd, m.pos.line if m.pos else None, m.pos.column if m.pos else None)
+        out.append(ProverMessage(severity=m.level, text=m.data, line=line, column=col))
+    return out
+
+
+def step_verdict(plan: LeanPlan, cmd: PlannedCommand, answer: "CommandResponse") -> ProofResult | None:
+    """A failed result if this step's answer already decides the check (error, sorry), else None."""
+    first = answer.errors[0].data if answer.errors else ""
+    if cmd.role == "goal" and answer.errors:
+        return ProofResult(status="failed", messages=step_messages(plan, cmd, answer),
+                           reason=f"the original statement does not elaborate: {_first_line(first)}")
+    if cmd.role == "context" and (answer.errors or answer.uses_sorry):
+        return ProofResult(status="failed", messages=step_messages(plan, cmd, answer),
+                           reason=f"a context lemma does not check: {_first_line(first or 'uses sorry')}")
+    if cmd.role == "model":
+        msgs = step_messages(plan, cmd, answer)
+        if answer.errors:
+            return ProofResult(status="failed", messages=msgs, reason=f"Lean error: {_first_line(first)}")
+        if answer.uses_sorry:
+            for s in answer.sorries:  # the sorries' own positions, if Lean gave no warning for them
+                line, col = plan.position(cmd, s.pos.line if s.pos else None, s.pos.column if s.pos else None)
+                msgs.append(ProverMessage(severity="warning", text=f"sorry: {s.goal}", line=line, column=col))
+            return ProofResult(status="failed", messages=msgs, reason="uses sorry")
+    if cmd.role == "check" and answer.errors:
+        msgs = [ProverMessage(text=m.data) for m in answer.errors]
+        # Lean >= 4.2x writes "Unknown identifier `x`", older releases "unknown identifier 'x'"
+        if "unknown identifier" in first.lower() or "unknown constant" in first.lower():
+            reason = f"the proof text does not define {plan.name}"
+        else:
+            reason = f"{plan.name} in the proof text does not have the original statement"
+        return ProofResult(status="failed", messages=msgs, reason=reason)
+    return None
+
+
+def final_verdict(plan: LeanPlan, answers: list[tuple[PlannedCommand, "CommandResponse"]]) -> ProofResult:
+    """The verdict once every step ran and none failed: ``#print axioms`` decides."""
+    by_role = {cmd.role: (cmd, answer) for cmd, answer in answers}
+    output = "\n".join(m.data for m in by_role["axioms"][1].messages if not m.is_error)
+    axioms = parse_print_axioms(output, plan.check_name)
+    model_cmd, model_answer = by_role["model"]
+    warnings = [m for m in step_messages(plan, model_cmd, model_answer) if m.severity == "warning"]
+    if axioms is None:
+        return ProofResult(status="failed", messages=warnings,
+                           reason=f"cannot read '#print axioms' output: {output[:200]!r}")
+    reason = axioms_verdict(axioms)
+    if reason:
+        return ProofResult(status="failed", axioms=axioms, reason=reason, messages=warnings)
+    return ProofResult(status="proved", axioms=axioms, messages=warnings)
+
+
+def judge(plan: LeanPlan, answers: list[tuple[PlannedCommand, "CommandResponse"]]) -> ProofResult:
+    """The verdict on all of a check's answers (the first step that fails decides)."""
+    for cmd, answer in answers:
+        early = step_verdict(plan, cmd, answer)
+        if early is not None:
+            return early
+    return final_verdict(plan, answers)
+
+
+# -- one snippet: the whole check as a single Lean text (for servers that run one command per snippet) --
+_GAP = "\n\n"
+
+
+def assemble(plan: LeanPlan, header: str = "") -> tuple[str, list[tuple[PlannedCommand, int, int]]]:
+    """The check's commands as one Lean text after ``header``, and each command's first and last line.
+
+    The commands are the same, in the same order, as the REPL pool runs them one by one; Lean
+    elaborates a file's commands in order, each in the environment the previous ones left, so the
+    original statement is still elaborated before any of the model's text, and the check and
+    ``#print axioms`` after it. A model text that leaves a comment or string open can only hide the
+    final commands, which then fail to report (never a proof)."""
+    parts = [header.rstrip("\n")] if header.strip() else []
+    code = _GAP.join(parts) + (_GAP if parts else "")
+    spans = []
+    for i, cmd in enumerate(plan.steps):
+        first = code.count("\n") + 1
+        code += cmd.text.rstrip("\n")
+        spans.append((cmd, first, code.count("\n") + 1))
+        if i + 1 < len(plan.steps):
+            code += _GAP
+    return code + "\n", spans
+
+
+def split_answer(spans: list[tuple[PlannedCommand, int, int]], answer: "CommandResponse"
+                 ) -> list[tuple[PlannedCommand, "CommandResponse"]]:
+    """One answer for the whole text -> one per command, positions relative to that command."""
+    from .lean_repl import CommandResponse, Position  # the REPL's answer types (no import cycle)
+
+    def owner(line: int | None) -> int | None:
+        if line is None:
+            return None
+        for k, (_cmd, first, last) in enumerate(spans):
+            if first <= line <= last:
+                return k
+        return None
+
+    def shift(item, k):
+        first = spans[k][1]
+        update = {}
+        for key in ("pos", "end_pos"):
+            p = getattr(item, key)
+            if p is not None:
+                update[key] = Position(line=p.line - first + 1, column=p.column)
+        return item.model_copy(update=update)
+
+    parts: list[dict[str, list]] = [{"messages": [], "sorries": []} for _ in spans]
+    for key in ("messages", "sorries"):
+        for item in getattr(answer, key):
+            k = owner(item.pos.line if item.pos else None)
+            if k is None:
+                # outside every command (no position): the first step answers for it, without a position
+                parts[0][key].append(item.model_copy(update={"pos": None, "end_pos": None}))
+            else:
+                parts[k][key].append(shift(item, k))
+    return [(cmd, CommandResponse(env=answer.env, **parts[k])) for k, (cmd, _f, _l) in enumerate(spans)]

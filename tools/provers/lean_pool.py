@@ -33,6 +33,7 @@ from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._process import require_confinement
 from .base import ProverError, ProverMessage
 from .lean_repl import LeanRepl, find_lean_repl
 
@@ -58,6 +59,9 @@ class LeanPoolConfig(BaseModel):
     header_timeout_s: float = Field(600.0, gt=0)  # `import Mathlib` from a cold cache takes minutes
     max_headers: int = Field(4, ge=1)
     max_requests: int = Field(2000, ge=10)
+    # Every REPL runs confined (docs/prover-confinement.md); False opts out explicitly.
+    confine: bool = True
+    read_paths: tuple[str, ...] = ()  # more host paths a confined REPL may read (the project cwd is one)
 
 
 class PooledRepl:
@@ -66,7 +70,8 @@ class PooledRepl:
     def __init__(self, cfg: LeanPoolConfig, command: tuple[str, ...], cwd: str | None) -> None:
         self.cfg = cfg
         self.repl = LeanRepl(command, cwd=cwd,
-                             memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None)
+                             memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None,
+                             confine=cfg.confine, read_paths=cfg.read_paths)
         self.headers: dict[str, int] = {}
         self.starts = 0
 
@@ -100,6 +105,8 @@ class LeanPool:
         self._free: list[PooledRepl] = []
         self._cond = threading.Condition()
         self._closed = False
+        self.command: tuple[str, ...] | None = None  # resolved at start (config or $LEMMAFLOW_LEAN_REPL)
+        self.cwd: str | None = None
 
     def start(self) -> None:
         with self._cond:
@@ -110,6 +117,9 @@ class LeanPool:
             else:
                 found, env_cwd = find_lean_repl()  # ProverUnavailable with a setup hint
                 command, cwd = tuple(found), self.config.cwd or env_cwd
+            if self.config.confine:
+                require_confinement()  # ProverConfinementUnavailable: what to install, how to opt out
+            self.command, self.cwd = command, cwd
             self._procs = [PooledRepl(self.config, command, cwd) for _ in range(self.config.pool_size)]
             for p in self._procs:
                 p.start()

@@ -1,8 +1,11 @@
 """A client for the Lean 4 REPL (leanprover-community/repl): JSON requests and answers.
 
-Protocol (the REPL's README and ``REPL/Main.lean``): a request is one JSON
-object followed by a blank line, an answer is one JSON object followed by a
-blank line. Requests used here:
+Protocol (the REPL's README, ``REPL/Main.lean``, ``REPL/JSON.lean``): a request
+is one JSON object followed by a blank line; an answer is one JSON object,
+pretty-printed by Lean over several lines (width 80), followed by a blank line
+(answers never contain a blank line: JSON strings escape newlines). The reader
+frames answers at that blank line and skips anything before the first ``{``
+(a notice ``lake env`` printed). Requests used here:
 
 - ``{"cmd": TEXT}`` elaborates TEXT (which may start with ``import``) in a fresh
   environment; ``{"cmd": TEXT, "env": N}`` elaborates it on top of environment
@@ -13,15 +16,26 @@ blank line. Requests used here:
   ``sorries`` (``pos``, ``endPos``, ``goal``, ``proofState``).
 - ``{"tactic": TACTIC, "proofState": N}`` runs a tactic on a recorded proof
   state (one per ``sorry``, or a previous tactic's answer) and answers
-  ``proofState`` (the new one), ``goals`` (pretty-printed, ``[]`` when solved),
-  ``messages`` and ``sorries``.
+  ``proofState`` (the new one), ``goals`` (pretty-printed, ``[]`` when none is
+  left), ``messages``, ``sorries``, ``traces`` and, in current releases,
+  ``proofStatus`` ("Completed", "Incomplete: open goals remain", "Incomplete:
+  contains metavariable(s)", "Incomplete: contains sorry", "Error: kernel type
+  check failed: ..."): empty ``goals`` is *not* a finished proof unless the
+  status is "Completed" (:attr:`TacticResponse.completed`).
 - A request the REPL cannot serve (unknown env or proof state, a Lean exception
-  in tactic mode) answers ``{"message": TEXT}``: :class:`ReplRequestError`.
+  in tactic mode: ``"Lean error:\n..."``) answers ``{"message": TEXT}``:
+  :class:`ReplRequestError`. A request that is not valid JSON or not a REPL
+  command makes the real REPL exit (``uncaught exception: ...`` on stderr):
+  :class:`ReplDead`, whose message carries that stderr line.
 
-A ``sorry`` is only a *warning* for Lean ("declaration uses 'sorry'"); callers
-must treat it as unproved (:attr:`CommandResponse.uses_sorry`).
+A ``sorry`` is only a *warning* for Lean ("declaration uses `sorry`"; releases
+before 2025 wrote 'sorry'); callers must treat it as unproved
+(:attr:`CommandResponse.uses_sorry`).
 
-The process runs in its own process group with an address-space limit
+The process runs confined by default (:func:`._process.spawn_prover`: a read-only
+view of the system, the toolchain, the REPL and the project; a discarded scratch
+directory; no network; ``confine=False`` opts out; docs/prover-confinement.md)
+in its own process group with an address-space limit
 (``RLIMIT_AS``; note that Lean maps Mathlib's ``.olean`` files into memory, so
 the limit must cover them: 16 GiB by default in the pool). A request that gets
 no answer before its deadline kills the whole group (:class:`ReplTimeout`); a
@@ -29,10 +43,9 @@ process that exits (crash, out of memory) raises :class:`ReplDead`.
 
 Example (any ``repl`` build; the fake shown runs everywhere)::
 
-    import sys
-    from lemmaflow.tools.provers.lean_repl import LeanRepl
+    from lemmaflow.tools.provers.lean_repl import LeanRepl, fake_repl_command
 
-    repl = LeanRepl([sys.executable, "-m", "lemmaflow.tools.provers.lean_fake_repl"])
+    repl = LeanRepl(fake_repl_command())  # the double's own file: it runs confined too
     repl.start()
     env = repl.command("def f := 37").env
     print(repl.command("theorem t : 1 + 1 = 2 := by sorry", env=env).sorries[0].proof_state)
@@ -47,6 +60,7 @@ import select
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +68,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ._process import confine_fn, kill_group
+from ._process import kill_group, spawn_prover
 from .base import ProverError, ProverUnavailable
 
 __all__ = [
@@ -128,13 +142,19 @@ class ReplSorry(BaseModel):
     model_config = {"populate_by_name": True}
 
 
-_SORRY_WARNING = "declaration uses 'sorry'"
+_SORRY_WARNINGS = ("declaration uses `sorry`", "declaration uses 'sorry'")  # current, older releases
+
+
+def _mentions_sorry(messages: list[ReplMessage]) -> bool:
+    return any(w in m.data for m in messages for w in _SORRY_WARNINGS)
 
 
 class CommandResponse(BaseModel):
     env: int
     messages: list[ReplMessage] = Field(default_factory=list)
     sorries: list[ReplSorry] = Field(default_factory=list)
+    tactics: list[dict[str, Any]] = Field(default_factory=list)  # with "allTactics": true
+    infotree: Any = None  # with "infotree": "full" | "tactics" | ...
 
     @property
     def errors(self) -> list[ReplMessage]:
@@ -142,7 +162,7 @@ class CommandResponse(BaseModel):
 
     @property
     def uses_sorry(self) -> bool:
-        return bool(self.sorries) or any(_SORRY_WARNING in m.data for m in self.messages)
+        return bool(self.sorries) or _mentions_sorry(self.messages)
 
 
 class TacticResponse(BaseModel):
@@ -150,6 +170,9 @@ class TacticResponse(BaseModel):
     goals: list[str] = Field(default_factory=list)
     messages: list[ReplMessage] = Field(default_factory=list)
     sorries: list[ReplSorry] = Field(default_factory=list)
+    traces: list[str] = Field(default_factory=list)
+    # None from REPL releases before proofStatus existed (then empty goals is all a client can see)
+    proof_status: str | None = Field(None, alias="proofStatus")
 
     model_config = {"populate_by_name": True}
 
@@ -159,7 +182,12 @@ class TacticResponse(BaseModel):
 
     @property
     def uses_sorry(self) -> bool:
-        return bool(self.sorries) or any(_SORRY_WARNING in m.data for m in self.messages)
+        return bool(self.sorries) or _mentions_sorry(self.messages)
+
+    @property
+    def completed(self) -> bool | None:
+        """True/False from ``proofStatus`` ("Completed" only); None when the REPL does not report it."""
+        return None if self.proof_status is None else self.proof_status == "Completed"
 
 
 def fake_repl_command() -> list[str]:
@@ -183,6 +211,26 @@ def find_lean_repl() -> tuple[list[str], str | None]:
     return shlex.split(value), cwd
 
 
+_LEAN_VARS = ("LEAN_PATH", "LEAN_SRC_PATH", "ELAN_HOME", "ELAN_TOOLCHAIN", "LAKE_HOME", "LEAN_SYSROOT")
+
+
+def lean_confinement(command_line: Sequence[str], env_vars: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """(read-only paths, environment) a confined REPL needs besides the system and its project:
+    the elan home (toolchains) when there is one, the directories of
+    ``$LEAN_PATH``/``$LEAN_SRC_PATH``, and the host's Lean/elan variables and ``PATH``."""
+    env = {k: os.environ[k] for k in _LEAN_VARS if os.environ.get(k)}
+    env["PATH"] = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(env_vars or {})
+    paths: list[str] = []
+    elan = env.get("ELAN_HOME") or os.path.expanduser("~/.elan")
+    if os.path.isdir(elan):  # toolchains (and the shared libraries a built REPL links against)
+        paths.append(elan)
+        env.setdefault("ELAN_HOME", elan)  # $HOME inside is the scratch directory
+    for var in ("LEAN_PATH", "LEAN_SRC_PATH"):
+        paths += [p for p in env.get(var, "").split(os.pathsep) if p]
+    return paths, env
+
+
 @dataclass
 class LeanRepl:
     """One REPL process. Not thread-safe: the pool hands each one to one caller at a time."""
@@ -191,23 +239,30 @@ class LeanRepl:
     cwd: str | None = None
     memory_limit_bytes: int | None = None
     env_vars: dict[str, str] | None = None
+    confine: bool = True  # False: the user opted out (full file-system rights)
+    read_paths: tuple[str, ...] = ()  # more host paths a confined REPL may read (cwd is one already)
+    max_processes: int = 512  # confined: processes + threads (Lean runs a thread per core)
     pid: int | None = field(default=None, init=False)
     requests: int = field(default=0, init=False)  # requests answered since the last start
 
     def __post_init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
+        self._stderr: Any = None  # a temporary file: what the REPL said before dying goes into ReplDead
 
     # -- process ---------------------------------------------------------------
     def start(self) -> None:
         self.kill()
-        limit = self.memory_limit_bytes
-
-        env = {**os.environ, **(self.env_vars or {})}
+        paths, env = lean_confinement(self.command_line, self.env_vars) if self.confine else ([], self.env_vars)
+        if self._stderr is not None:
+            self._stderr.close()
+        self._stderr = tempfile.TemporaryFile()  # what the REPL says before dying goes into ReplDead
         try:
-            self._proc = subprocess.Popen(
-                list(self.command_line), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True, preexec_fn=confine_fn(limit),
+            # lake env starts the REPL as a child: a confined Lean may fork, inside its pid namespace
+            self._proc = spawn_prover(
+                self.command_line, confine=self.confine, memory_limit_bytes=self.memory_limit_bytes, cwd=self.cwd,
+                env=env, read_paths=[*paths, *self.read_paths], allow_fork=True, max_processes=self.max_processes,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             )
         except OSError as e:
             raise ProverUnavailable(f"cannot start the Lean REPL {list(self.command_line)!r}: {e}") from None
@@ -226,6 +281,21 @@ class LeanRepl:
 
     def close(self) -> None:
         self.kill()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def stderr_tail(self, limit: int = 500) -> str:
+        """The last ``limit`` bytes the process wrote to stderr (e.g. ``uncaught exception: ...``)."""
+        f = self._stderr
+        if f is None:
+            return ""
+        try:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode("utf-8", errors="replace").strip()
+        except (OSError, ValueError):
+            return ""
 
     def __enter__(self) -> "LeanRepl":
         self.start()
@@ -286,9 +356,13 @@ class LeanRepl:
                 continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:
-                code = self._proc.poll() if self._proc else None
+                try:
+                    code = self._proc.wait(timeout=1.0) if self._proc else None
+                except subprocess.TimeoutExpired:
+                    code = None
+                said = self.stderr_tail()
                 self.kill()
-                raise ReplDead(f"the Lean REPL exited (status {code})")
+                raise ReplDead(f"the Lean REPL exited (status {code})" + (f": {said}" if said else ""))
             self._buf += chunk
 
     def command(self, cmd: str, env: int | None = None, timeout_s: float = 60.0) -> CommandResponse:

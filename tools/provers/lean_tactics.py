@@ -5,10 +5,16 @@
 proof state is :attr:`TacticSession.root`. :meth:`TacticSession.run_tactic`
 runs one tactic (or a ``;``/newline-separated block) on any state recorded so
 far and answers a :class:`TacticResult`: ``open`` (new state, goals left),
-``solved`` (no goals, no ``sorry``), ``error`` (Lean rejected it, or the
-tactic used ``sorry``/``admit``: a state never counts as solved through a
-sorry), ``timeout`` (the process was killed: every state of the session is
-gone and later calls raise :class:`TacticSessionLost`).
+``solved`` (no goals, no ``sorry``, and ``proofStatus`` "Completed" where the
+REPL reports one), ``error`` (Lean rejected it, the tactic used
+``sorry``/``admit``, or no goals are left but the REPL's ``proofStatus`` says the
+proof is not complete: "Incomplete: contains metavariable(s)", "Incomplete:
+contains sorry", "Error: kernel type check failed: ..."; such a state is
+rejected here, without a statement-exact check), ``timeout`` (the process was
+killed: every state of the session is gone and later calls raise
+:class:`TacticSessionLost`). A REPL too old to report ``proofStatus`` gets the
+earlier rule: no goals and no sorry is ``solved``, and the search's final
+check decides.
 
 States are ids inside one REPL process, so a session holds that process until
 it closes. A search must not take ``solved`` as the verdict: assemble the
@@ -25,7 +31,7 @@ Example (fake REPL: a test double, no Lean)::
     with LeanProver(command=tuple(fake_repl_command())) as prover:
         with prover.tactic_session(task) as s:
             step = s.run_tactic(s.root.proof_state, "constructor")
-            print(step.status, step.goals)      # open ['⊢ p', '⊢ q']
+            print(step.status, len(step.goals))  # open 2 (case left: ... ⊢ p, case right: ... ⊢ q)
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class TacticResult(BaseModel):
     messages: list[ProverMessage] = Field(default_factory=list)
     error: str | None = None
     time_s: float = 0.0
+    proof_status: str | None = None  # the REPL's proofStatus (None: not reported by this REPL)
 
     @property
     def state(self) -> TacticState | None:
@@ -106,11 +113,17 @@ class TacticSession:
         msgs = [ProverMessage(severity=m.level, text=m.data, line=m.pos.line if m.pos else None,
                               column=m.pos.column if m.pos else None) for m in answer.messages]
         elapsed = time.monotonic() - t0
+        ps = answer.proof_status
         if answer.errors:
             return TacticResult(status="error", messages=msgs, error=answer.errors[0].data, time_s=elapsed,
-                                goals=answer.goals)
+                                goals=answer.goals, proof_status=ps)
         if answer.uses_sorry:
-            return TacticResult(status="error", messages=msgs, error="the tactic uses sorry", time_s=elapsed)
+            return TacticResult(status="error", messages=msgs, error="the tactic uses sorry", time_s=elapsed,
+                                proof_status=ps)
+        if not answer.goals and answer.completed is False:
+            # no goals, yet the REPL's own check of the proof term failed: never solved, no final check paid
+            return TacticResult(status="error", messages=msgs, error=f"not a complete proof: {ps}",
+                                time_s=elapsed, proof_status=ps)
         status = "solved" if not answer.goals else "open"
         return TacticResult(status=status, proof_state=answer.proof_state, goals=answer.goals, messages=msgs,
-                            time_s=elapsed)
+                            time_s=elapsed, proof_status=ps)

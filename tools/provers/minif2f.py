@@ -8,6 +8,10 @@ this text) and drops the placeholder proof and anything after it (one file,
 ``imo_1966_p5``, adds a second variant theorem after the first; it is recorded
 in ``meta["trailing"]``).
 
+The files come from the dataset registry (``minif2f-coq``: downloaded into the
+user cache and verified on first use, or read from an offline copy given as
+``data_dir`` / ``$LEMMAFLOW_DATA``; see :mod:`lemmaflow.tools.datasets.store`).
+
 Example::
 
     from lemmaflow.tools.provers.minif2f import load_minif2f_coq
@@ -17,17 +21,15 @@ Example::
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..datasets import data_root
+from ..datasets.loaders import DataDir, dataset_files
 from .base import ProofTask
 from .coq_text import declares, split_sentences
 
-__all__ = ["CoqProblem", "load_minif2f_coq"]
+__all__ = ["CoqProblem", "load_minif2f_coq", "parse_coq_problem"]
 
 Split = Literal["valid", "test"]
 
@@ -71,17 +73,14 @@ def parse_coq_problem(text: str, name: str, split: str, path: str = "") -> CoqPr
     return CoqProblem(name=name, split=split, header=header, statement=stmt.text.strip(), path=path, meta=meta)
 
 
-def load_minif2f_coq(split: Split | Literal["all"] = "valid", data_dir: str | os.PathLike[str] | None = None,
+def load_minif2f_coq(split: Split | Literal["all"] = "valid", data_dir: DataDir = None,
                      limit: int | None = None) -> list[CoqProblem]:
-    """Load miniF2F-Coq problems, sorted by name within each split."""
-    root = data_root(data_dir) / "minif2f_coq"
+    """Load miniF2F-Coq problems, sorted by name within each split (``all``: valid, then test)."""
     splits: list[str] = ["valid", "test"] if split == "all" else [split]
     out: list[CoqProblem] = []
     for sp in splits:
-        folder = root / sp
-        if not folder.is_dir():
-            raise FileNotFoundError(f"miniF2F-Coq split {sp!r} not found at {folder}")
-        for path in sorted(Path(folder).glob("*.v")):
+        paths = [p for p in dataset_files("minif2f-coq", sp, data_dir) if p.suffix == ".v" and p.parent.name == sp]
+        for path in sorted(paths, key=lambda p: p.name):
             text = path.read_text(encoding="utf-8")
             out.append(parse_coq_problem(text, path.stem, sp, str(path)))
     return out[:limit] if limit is not None else out

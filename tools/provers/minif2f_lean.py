@@ -1,13 +1,14 @@
-"""miniF2F in Lean 4 (``minif2f_lean4/minif2f.jsonl`` in the shared data folder): 488 problems.
+"""miniF2F in Lean 4 (DeepSeek-Prover-V1.5's ``datasets/minif2f.jsonl``): 488 problems.
 
 Each JSONL row has ``name``, ``split`` (``valid``/``test``, 244 each), ``header``
 (``import Mathlib``, ``import Aesop``, ``set_option maxHeartbeats 0``,
 ``open BigOperators Real Nat Topology Rat``: the same for every row),
 ``formal_statement`` (``theorem <name> ... := by`` and a newline: a proof
 continues it), ``goal`` (the pretty-printed initial goal) and
-``informal_prefix`` (the problem in words, as a Lean doc comment). The data
-folder is found as for every dataset (:func:`lemmaflow.tools.datasets.data_root`:
-``data_dir``, ``$LEMMAFLOW_DATA``, or ``<project root>/../shared/data``).
+``informal_prefix`` (the problem in words, as a Lean doc comment). The file
+comes from the dataset registry (``minif2f-lean4``: downloaded into the user
+cache and verified on first use, or read from an offline copy given as
+``data_dir`` / ``$LEMMAFLOW_DATA``; see :mod:`lemmaflow.tools.datasets.store`).
 
 Example::
 
@@ -24,10 +25,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from ..datasets import data_root
+from ..datasets.loaders import DataDir, dataset_files
 from .base import ProofTask
 
-__all__ = ["LeanProblem", "load_minif2f_lean"]
+__all__ = ["LeanProblem", "load_minif2f_lean", "read_minif2f_lean"]
 
 Split = Literal["valid", "test"]
 
@@ -50,14 +51,18 @@ class LeanProblem(BaseModel):
         return f"{self.header}{self.informal}{self.statement}"
 
 
-def load_minif2f_lean(split: Split | Literal["all"] = "valid", data_dir: str | os.PathLike[str] | None = None,
+def load_minif2f_lean(split: Split | Literal["all"] = "valid", data_dir: DataDir = None,
                       limit: int | None = None) -> list[LeanProblem]:
     """Load miniF2F-Lean4 problems in file order (``split="all"``: both splits)."""
-    path = data_root(data_dir) / "minif2f_lean4" / "minif2f.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"miniF2F-Lean4 not found at {path}")
+    (path,) = [p for p in dataset_files("minif2f-lean4", split, data_dir) if p.name == "minif2f.jsonl"]
+    return read_minif2f_lean(path, split, limit)
+
+
+def read_minif2f_lean(path: str | os.PathLike[str], split: Split | Literal["all"] = "all",
+                      limit: int | None = None) -> list[LeanProblem]:
+    """Parse a miniF2F-Lean4 JSONL file; ``ValueError`` naming ``path:line`` for a bad row."""
     out: list[LeanProblem] = []
-    with path.open(encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -66,7 +71,7 @@ def load_minif2f_lean(split: Split | Literal["all"] = "valid", data_dir: str | o
                 problem = LeanProblem(name=row["name"], split=row["split"], header=row["header"],
                                       statement=row["formal_statement"], goal=row.get("goal", ""),
                                       informal=row.get("informal_prefix", ""))
-            except (json.JSONDecodeError, KeyError, ValidationError) as e:
+            except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as e:
                 raise ValueError(f"{path}:{lineno}: not a miniF2F-Lean4 row: {e}") from None
             if split == "all" or problem.split == split:
                 out.append(problem)

@@ -106,3 +106,46 @@ def test_logprobs_through_completions_and_chat(server):
         for t in c.logprobs:
             assert t.logprob <= 0 and 1 <= len(t.top) <= 3
             assert t.logprob == pytest.approx(max(t.top.values()), abs=1e-4)  # greedy: the most likely token
+
+
+def test_fleet_of_real_server_and_test_server_one_killed_mid_batch(server, checker, tmp_path):
+    """The router over the real vLLM server and a local test server; the test server dies mid-batch."""
+    import json
+    import threading
+
+    from lemmaflow.agents.batch import BatchRunner
+    from lemmaflow.cli import resolve_pipeline
+    from lemmaflow.tools.datasets import Problem
+
+    from .fleet_server import FleetServer
+
+    with FleetServer(0.3, name="fake") as fake:
+        b = OpenAIBackend(OpenAIConfig(base_url=[server, fake.url], model="smollm2", health_interval_s=0.2,
+                                       max_attempts=3, backoff_initial_s=0.05))
+
+        def chaos():
+            while fake.requests < 3 or fake.in_flight == 0:
+                time.sleep(0.005)
+            fake.kill()
+
+        th = threading.Thread(target=chaos, daemon=True)
+        th.start()
+        pipe = resolve_pipeline("sc", {"n": 2, "max_tokens": 16})
+        probs = [Problem(id=f"p{i}", question=f"What is {i} + 1?", gold=str(i + 1), source="t") for i in range(12)]
+
+        async def go():
+            assert await b._http.check_health() == [True, True]  # vLLM's /health and the test server's
+            try:
+                return await BatchRunner(pipe, b, checker, out_path=tmp_path / "r.jsonl", concurrency=4).run(probs)
+            finally:
+                stats = b.endpoint_stats()
+                await b.aclose()
+                go.stats = stats
+
+        s = asyncio.run(go())
+        th.join(5)
+    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == sorted(p.id for p in probs) and s.failed == 0
+    assert all(r["status"] == "ok" and r["usage"]["total"]["completion_tokens"] > 0 for r in rows)
+    real, dead = go.stats
+    assert real["ok"] > 0 and not dead["up"] and fake.requests > fake.answered  # cut mid-request, retried on vLLM

@@ -158,3 +158,31 @@ def test_cli_beam_search_on_the_embedded_model(tmp_path):
                         "--html", str(html)], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
     assert v.returncode == 0, v.stderr[-2000:]
     assert "on-path" in html.read_text()
+
+
+def test_trace_view_draws_the_reported_solution_and_the_vote(checker):
+    """The issue's case: the top-scored leaf answers 7, the weighted vote reports 1/2. The page's chosen path
+    must end in the reported solution's leaf, with the vote over the leaves beside the tree."""
+    texts = ["So \\boxed{1/2}", "So \\boxed{0.5}", "So \\boxed{7}", "So \\boxed{7.0}"]
+    low7 = {"1/2": 0.3, "0.5": 0.3, "7": 0.5, "7.0": 0.0}
+    prm = ScriptedRewardModel(lambda q, steps: [low7[re.search(r"boxed\{(.*)\}", steps[-1]).group(1)]] * len(steps))
+    ctx = RunContext(backend=ScriptedLM(lambda prompt, i: texts[i]), checker=checker, models={"prm": prm},
+                     problem_id="p")
+    out = asyncio.run(BestOfNNode(n=4, scorer=PRM)(ctx, question="?"))
+    assert out.answer == "1/2" and out.extracted[0] == "7"
+    (sec,) = build_view(ctx.trace.to_dicts(), "p").sections
+    chosen = [n for n in sec.nodes if n.chosen]
+    leaf = next(n for n in chosen if n.terminal)
+    assert leaf.answer == "1/2" and "1/2" in leaf.text  # not the top-scored leaf, which answered 7
+    assert "reported answer '1/2' by weighted_vote over 4 leaves" in sec.summary
+    assert "the top-scored leaf" in sec.summary and "answered '7'" in sec.summary
+    win = [r for r in sec.vote if r.winner]
+    assert len(win) == 1 and win[0].answer == "1/2" and win[0].weight == pytest.approx(0.6)
+    assert leaf.id in win[0].leaves and len(win[0].leaves) == 2  # 1/2 and 0.5 are one class
+    assert sum(len(r.leaves) for r in sec.vote) == 4
+    text = render_text(build_view(ctx.trace.to_dicts(), "p"))
+    assert "* vote: answer '1/2' weight 0.6" in text
+    from lemmaflow.agents.trace_view import render_html
+
+    page = render_html(build_view(ctx.trace.to_dicts(), "p"))
+    assert '<table class="vote">' in page and '<tr class="win"><td>1/2 ✓</td>' in page

@@ -29,3 +29,24 @@ def store(tmp_path):
 
 def coq_answer(code: str) -> str:
     return f"Here is the proof.\n```coq\n{code.strip()}\n```\n"
+
+
+@pytest.fixture(scope="session")
+def lean():
+    """LeanProver on the shipped REPL double (a protocol double, not a Lean: it proves nothing)."""
+    from lemmaflow.tools.provers.lean import LeanProver
+    from lemmaflow.tools.provers.lean_repl import fake_repl_command
+
+    with LeanProver(command=tuple(fake_repl_command()), pool_size=2, timeout_s=30.0) as prover:
+        yield prover
+
+
+@pytest.fixture(scope="session")
+def lean_problems():
+    from lemmaflow.tools.provers.minif2f_lean import load_minif2f_lean
+
+    return {p.name: p for p in load_minif2f_lean("all")}
+
+
+def lean_answer(code: str) -> str:
+    return f"Here is the proof.\n```lean4\n{code.strip()}\n```\n"

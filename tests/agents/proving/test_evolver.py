@@ -58,7 +58,7 @@ def test_wrong_proof_leaves_the_request_and_counts_the_try(coq, store):
 def test_generalization_enters_only_when_verified(coq, store):
     base = add_verified(store, name="two_lf", statement="Lemma two_lf : 2 + 2 = 2 * 2.",
                         source="Lemma two_lf : 2 + 2 = 2 * 2.\nProof. reflexivity. Qed.", header=ARITH,
-                        evidence="coq: proved", problem_id="p1")
+                        evidence="coq: proved", problem_id="p1", versions=coq.versions())
     answer = coq_answer("""
 Lemma double_gen_lf (n : nat) : n + n = 2 * n.
 Proof. simpl. rewrite Nat.add_0_r. reflexivity. Qed.
@@ -69,6 +69,15 @@ Proof. reflexivity. Qed.
     assert out.tried_generalize == [base] and len(out.generalized) == 1
     new = store.get(out.generalized[0])
     assert new.name == "double_gen_lf" and new.status == "verified" and new.metadata["generalizes"] == base
+    assert new.metadata["versions"] == coq.versions() and new.language == "coq"
     assert store.find_by_name("bogus_gen_lf") == []
     assert [c.status for c in out.checks] == ["proved", "failed"]
     assert "2 + 2 = 2 * 2" in calls[0]
+
+
+def test_a_lemma_of_another_coq_version_is_not_generalized(coq, store):
+    add_verified(store, name="two_lf", statement="Lemma two_lf : 2 + 2 = 2 * 2.",
+                 source="Lemma two_lf : 2 + 2 = 2 * 2.\nProof. reflexivity. Qed.", header=ARITH,
+                 evidence="coq: proved", versions={"coq": "8.15.0"})
+    out, calls = evolve(coq, store, lambda k: "unused", requests_per_step=0)
+    assert out.tried_generalize == [] and calls == []

@@ -162,3 +162,53 @@ def test_parsing_and_proof_text():
         TacticConfig(prompt="no goals field {statement}")
     with pytest.raises(ValueError):
         TacticConfig(prompt="{goals} {unknown}")
+
+
+class Counting:
+    """The Lean prover's statement-exact check, counted."""
+
+    language = "lean4"
+
+    def __init__(self, prover):
+        self.prover, self.calls = prover, 0
+
+    def check(self, task):
+        self.calls += 1
+        return self.prover.check(task)
+
+
+def test_lean_states_whose_proof_status_is_not_completed_cost_no_check():
+    from lemmaflow.tools.provers.lean import LeanProver
+    from lemmaflow.tools.provers.lean_repl import fake_repl_command
+
+    task = ProofTask(name="t", statement="theorem t (p q : Prop) (hp : p) (hq : q) : p ∧ q := by\n", proof="",
+                     header="import Mathlib\n")
+    # every one of these leaves no goals; only the last is a complete proof for the REPL
+    tactics = ["exact ?_", "fake_kernel_reject", "constructor; exact hp; exact hq"]
+    with LeanProver(command=tuple(fake_repl_command()), pool_size=2, timeout_s=10.0) as prover:
+        counting = Counting(prover)
+        with prover.tactic_session(task) as session:
+            problem = TacticProblem(task, session, counting)
+            res = run(BestFirst(width=3, expansions=1), problem, cycling(tactics))
+    by_text = {n.text: n.state for n in res.tree if n.text}
+    assert by_text["exact ?_"].status == "error" and "metavariable" in by_text["exact ?_"].error
+    assert by_text["fake_kernel_reject"].status == "error" and "kernel" in by_text["fake_kernel_reject"].error
+    assert by_text["constructor; exact hp; exact hq"].status == "solved"
+    assert counting.calls == 1  # only the completed state paid for the statement-exact check
+    assert problem.checked[-1].proved
+
+
+def test_a_solved_state_with_an_incomplete_status_is_rejected_without_a_check():
+    from lemmaflow.tools.provers.lean_tactics import TacticResult, TacticState
+
+    class Session:  # any session (a REPL behind another client) reporting proofStatus with a "solved"
+        root = TacticState(proof_state=0, goals=["⊢ p"])
+
+        def run_tactic(self, proof_state, tactic, timeout_s=None):
+            return TacticResult(status="solved", proof_state=1, proof_status="Incomplete: contains sorry")
+
+    counting = Counting(None)
+    task = ProofTask(name="t", statement="theorem t (p : Prop) (hp : p) : p := by\n", proof="")
+    problem = TacticProblem(task, Session(), counting)
+    state = problem.apply(problem.initial_state(), "exact hp")
+    assert state.status == "error" and "contains sorry" in state.error and counting.calls == 0

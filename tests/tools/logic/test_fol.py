@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from lemmaflow.tools.datasets import data_root
+from lemmaflow.tools.datasets import dataset_path
 from lemmaflow.tools.logic import fol
 from lemmaflow.tools.logic.fol import (
     BinOp, Const, Eq, FOLSyntaxError, Func, Not, Pred, Quant, Signature, SignatureError, Var, parse_formula,
@@ -100,7 +100,7 @@ def test_signature_inference_and_conflicts():
 
 def test_every_folio_gold_formula_parses_except_the_malformed_ones():
     """Scan all of FOLIO's gold FOL: only the documented malformed formulas fail."""
-    path = data_root() / "folio" / "folio-validation.jsonl"
+    path = dataset_path("folio") / "folio-validation.jsonl"
     failed = set()
     total = 0
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):

@@ -10,7 +10,11 @@ with the memo off), including the axioms reported.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -78,11 +82,16 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def evil_lib(tmp_path_factory):
-    d = tmp_path_factory.mktemp("evil")
-    (d / "Lib.v").write_text(EVIL)
-    subprocess.run(["coqc", "-q", "-Q", str(d), "EvilLib", str(d / "Lib.v")], check=True, cwd=d)
-    return d
+def evil_lib():
+    # Not under /tmp: a confined Coq gets its own scratch /tmp, which would hide the library's folder.
+    d = Path(tempfile.mkdtemp(prefix="lemmaflow-evil-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None))
+    d.chmod(0o755)  # a confined Coq runs under another uid: mkdtemp's 0700 would hide it
+    try:
+        (d / "Lib.v").write_text(EVIL)
+        subprocess.run(["coqc", "-q", "-Q", str(d), "EvilLib", str(d / "Lib.v")], check=True, cwd=d)
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -65,3 +65,44 @@ def test_declares_and_line_col():
     assert not declares("(* Theorem t *) Proof. auto. Qed.", "t")
     assert not declares("Theorem t2 : True.", "t")
     assert line_col("ab\ncd", 4) == (2, 1)
+
+
+# One case per command of the Coq 8.16 reference manual that writes or reads files, loads code,
+# starts programs or rewinds the document, in the forms the former patterns let through (their
+# trailing `\b` needed a word character after a quote: `Extraction "/abs"`, `Print Universes "/abs"`).
+@pytest.mark.parametrize("sentence,cmd", [
+    ('Redirect "/tmp/out" Print nat.', "Redirect"),
+    ('Redirect"out" Print nat.', "Redirect"),
+    ('Extraction "/tmp/f.ml" nat.', "Extraction"),
+    ('Extraction"f" nat.', "Extraction"),
+    ("Extraction Library Datatypes.", "Extraction Library"),
+    ("Recursive Extraction Library Datatypes.", "Recursive Extraction Library"),
+    ("Separate Extraction nat.", "Separate Extraction"),
+    ("Extraction TestCompile nat.", "Extraction TestCompile"),
+    ('Print Universes "/tmp/u".', "Print Universes"),
+    ('Print Sorted Universes "/tmp/u".', "Print Sorted Universes"),
+    ('Print Universes Subgraph (Coq.Init.Datatypes.nat) "u.dot".', "Print Universes"),
+    ('Set Extraction Output Directory "/tmp".', "Set Extraction Output Directory"),
+    ('Load Verbose "/etc/passwd".', "Load"),
+    ('Cd "/root".', "Cd"),
+    ('Declare ML Module "coq-core.plugins.ltac".', "Declare ML Module"),
+    ('Add LoadPath "/home" as H.', "Add LoadPath"),
+    ('Remove LoadPath "/usr".', "Remove LoadPath"),
+    ('Add ML Path "/tmp".', "Add ML Path"),
+    ('Locate File "secret.v".', "Locate File"),
+    ('Set Debug "all".', "Set Debug"),
+    ("Back 2.", "Back"),
+    ("Backtrack 1 0 0.", "Backtrack"),
+    ('#[global] Time Fail Timeout 3 Redirect "/tmp/x" Print nat.', "Redirect"),
+    ('Local Extraction "/tmp/x" nat.', "Extraction"),
+])
+def test_forbidden_per_command(sentence, cmd):
+    assert forbidden_command(sentence) == cmd
+
+
+@pytest.mark.parametrize("sentence", [
+    "Extraction nat.", "Recursive Extraction nat.", "Print Universes.", "Print Extraction Inline.",
+    "Set Printing All.", "Lemma Backward : True.", "Check Cd.", "Definition Loadable := 1.",
+])
+def test_allowed_look_alikes(sentence):
+    assert forbidden_command(sentence) is None

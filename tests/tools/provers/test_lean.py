@@ -42,7 +42,7 @@ def test_is_a_prover_and_accepts_a_proof_of_the_dataset_statement(prover, proble
 def test_wrong_proofs_fail_with_positions_in_the_model_text(prover, problems):
     p = problems["mathd_algebra_182"]
     r = prover.check(p.task("  norm_num\n  linarith"))
-    assert r.status == "failed" and r.reason == "Lean error: no goals to be proved"
+    assert r.status == "failed" and r.reason == "Lean error: No goals to be solved"
     err = r.messages[0]
     assert (err.line, err.column) == (2, 2)
     r = prover.check(p.task("  not_a_tactic"))
@@ -119,7 +119,7 @@ def test_each_check_starts_from_the_header_env_never_a_previous_proof(prover, pr
     pid = prover.pool.pids()[0]
     assert prover.check(p.task(with_helper)).proved
     leaked = prover.check(p.task("  exact helper"))  # helper was declared by the previous check only
-    assert leaked.status == "failed" and leaked.reason == "Lean error: unknown identifier 'helper'"
+    assert leaked.status == "failed" and leaked.reason == "Lean error: Unknown identifier `helper`"
     again = prover.check(p.task(with_helper))  # no "'helper' has already been declared"
     assert again.proved, again.summary()
     assert prover.pool.pids()[0] == pid and prover.restarts == 0  # same process throughout

@@ -64,13 +64,19 @@ def test_tactic_mode_on_proof_states(repl):
     env = repl.command("").env
     root = repl.command("theorem t (p q : Prop) : p ∧ q := by sorry", env=env).sorries[0].proof_state
     split = repl.tactic(root, "constructor")
-    assert split.goals == ["⊢ p", "⊢ q"] and split.proof_state != root
+    # goals as the REPL prints them: case tag, hypotheses, turnstile
+    assert split.goals == ["case left\np q : Prop\n⊢ p", "case right\np q : Prop\n⊢ q"]
+    assert split.proof_state != root and split.proof_status == "Incomplete: open goals remain"
     done = repl.tactic(repl.tactic(split.proof_state, "trivial").proof_state, "trivial")
-    assert done.goals == [] and not done.errors
-    failed = repl.tactic(root, "nonsense")
-    assert failed.errors and failed.goals == ["⊢ p ∧ q"]
+    assert done.goals == [] and not done.errors and done.proof_status == "Completed" and done.completed
+    # a tactic that fails: Lean's error recovery closes the goal, so goals are empty but the status says why
+    failed = repl.tactic(root, "exact nonexistent")
+    assert failed.errors and failed.goals == [] and failed.proof_status == "Incomplete: contains sorry"
+    assert failed.errors[0].data == "Unknown identifier `nonexistent`" and failed.errors[0].pos.line == 0
+    with pytest.raises(ReplRequestError, match="unknown tactic"):  # a tactic that does not parse
+        repl.tactic(root, "nonsense")
     # the root state is still there after the steps: states are never mutated
-    assert repl.tactic(root, "skip").goals == ["⊢ p ∧ q"]
+    assert repl.tactic(root, "skip").goals == ["p q : Prop\n⊢ p ∧ q"]
     with pytest.raises(ReplRequestError, match="Unknown proof state"):
         repl.tactic(10_000, "rfl")
     with pytest.raises(ReplRequestError, match="Unknown environment"):

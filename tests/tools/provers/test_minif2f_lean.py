@@ -7,7 +7,8 @@ import json
 import pytest
 
 from lemmaflow.tools.provers.lean_check import build_plan, statement_parts
-from lemmaflow.tools.provers.minif2f_lean import load_minif2f_lean
+from lemmaflow.tools.datasets import ChecksumError
+from lemmaflow.tools.provers.minif2f_lean import load_minif2f_lean, read_minif2f_lean
 
 
 def test_all_488_entries_load_with_statements():
@@ -26,9 +27,12 @@ def test_all_488_entries_load_with_statements():
 
 def test_bad_rows_and_missing_files_are_clear_errors(tmp_path):
     folder = tmp_path / "minif2f_lean4"
-    with pytest.raises(FileNotFoundError, match="miniF2F-Lean4"):
+    with pytest.raises(FileNotFoundError, match="minif2f_lean4/minif2f.jsonl: missing from the offline data copy"):
         load_minif2f_lean(data_dir=tmp_path)
     folder.mkdir()
     (folder / "minif2f.jsonl").write_text(json.dumps({"name": "x", "split": "valid"}) + "\n")
-    with pytest.raises(ValueError, match="minif2f.jsonl:1"):
+    # an offline copy is verified against the pinned sha256 before it is parsed
+    with pytest.raises(ChecksumError, match="minif2f.jsonl: sha256 .* is not the pinned"):
         load_minif2f_lean(data_dir=tmp_path)
+    with pytest.raises(ValueError, match="minif2f.jsonl:1: not a miniF2F-Lean4 row"):
+        read_minif2f_lean(folder / "minif2f.jsonl")

@@ -1,31 +1,25 @@
-r"""Benchmark problems (GSM8K, MATH-500, generic JSONL) and grading against gold.
+r"""Problems (question + gold answer) read from rows, and grading against gold.
 
-Data lives outside the repo in ``../shared/data`` relative to the project root
-(see that folder's README). :func:`data_root` takes the first of: the
-``data_dir`` argument, the ``LEMMAFLOW_DATA`` environment variable,
-``<project root>/../shared/data``; if that folder is missing it raises
-``FileNotFoundError`` naming the path and where it came from.
+A row is detected by its fields: GSM8K (``question`` + ``answer`` ending in
+``#### <number>``), MATH (``problem`` + ``answer``/``solution``), plain
+``{id, question, answer}``, FOLIO (``premises`` + ``conclusion`` [+ ``label``])
+or ProofWriter (``context`` + ``question`` + ``options``, ``answer`` A/B/C).
 
 Example::
 
-    >>> from lemmaflow.tools.datasets import load_gsm8k, grade
+    >>> from lemmaflow.tools.datasets.problems import parse_row, grade
     >>> from lemmaflow.tools.answers import AnswerChecker
-    >>> problems = load_gsm8k(limit=2)
-    >>> problems[0].id, problems[0].gold
-    ('gsm8k-0', '18')
+    >>> p = parse_row({"question": "1+1?", "answer": "1+1=2\n#### 2"}, 0, "gsm8k")
+    >>> p.id, p.gold
+    ('gsm8k-0', '2')
     >>> with AnswerChecker() as checker:
-    ...     grade("18.0", problems[0].gold, checker)
+    ...     grade("2.0", p.gold, checker)
     True
 
 Logic benchmarks (FOLIO, ProofWriter) have gold labels ``True``/``False``/``Unknown``
 (FOLIO's ``Uncertain`` and ProofWriter's ``C`` are ``Unknown``); their ``question``
 is the premises-and-conclusion text of :mod:`lemmaflow.tools.logic.problems`, and
-:func:`grade` compares labels exactly (case-insensitive), never by math equivalence::
-
-    >>> from lemmaflow.tools.datasets import load_folio
-    >>> p = load_folio(limit=1)[0]
-    >>> p.id, p.gold, p.question.splitlines()[0]
-    ('folio-0', 'Unknown', 'Premises:')
+:func:`grade` compares labels exactly (case-insensitive), never by math equivalence.
 """
 
 from __future__ import annotations
@@ -33,23 +27,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from .answers.equivalence import AnswerChecker
-from .answers.extract import find_boxed
+from ..answers.equivalence import AnswerChecker
+from ..answers.extract import find_boxed
 
 __all__ = [
     "Problem",
     "JsonlLoad",
-    "data_root",
-    "load_gsm8k",
-    "load_math500",
     "load_problems_jsonl",
-    "load_folio",
-    "load_proofwriter",
+    "jsonl_rows",
+    "parse_row",
+    "problems_from_rows",
     "LOGIC_LABELS",
     "gsm8k_gold",
     "grade",
@@ -59,10 +50,6 @@ __all__ = [
 LOGIC_LABELS = ("True", "False", "Unknown")
 _FOLIO_LABELS = {"True": "True", "False": "False", "Uncertain": "Unknown", "Unknown": "Unknown"}
 _PROOFWRITER_LABELS = {"A": "True", "B": "False", "C": "Unknown"}
-
-# tools/datasets.py -> tools -> project root
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
 
 class Problem(BaseModel):
     """One benchmark item. ``gold`` is the reference final answer (``None`` if unknown)."""
@@ -81,23 +68,6 @@ class JsonlLoad(NamedTuple):
     errors: list[tuple[int, str]]
 
 
-def data_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Resolve the shared data folder (see the module docstring)."""
-    # The first source given wins; an explicit but wrong path is an error, not a
-    # reason to silently fall back to another copy of the data.
-    if data_dir is not None:
-        path, origin = Path(data_dir), "data_dir argument"
-    elif os.environ.get("LEMMAFLOW_DATA"):
-        path, origin = Path(os.environ["LEMMAFLOW_DATA"]), "LEMMAFLOW_DATA"
-    else:
-        path, origin = _PROJECT_ROOT.parent / "shared" / "data", "default <project root>/../shared/data"
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"benchmark data folder not found: {path} (from {origin}); pass data_dir=... or set LEMMAFLOW_DATA"
-        )
-    return path
-
-
 def gsm8k_gold(answer: str) -> str:
     """The final number of a GSM8K worked solution: text after the last ``####``, commas removed."""
     if "####" not in answer:
@@ -110,7 +80,7 @@ def _content_id(prefix: str, question: str, gold: str | None) -> str:
     return f"{prefix}-{digest}"
 
 
-def _parse_row(row: Any, index: int, source: str | None) -> Problem:
+def parse_row(row: Any, index: int, source: str | None) -> Problem:
     """Turn one decoded JSON row into a Problem; raises ``ValueError`` with a reason."""
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
@@ -157,7 +127,7 @@ def _parse_row(row: Any, index: int, source: str | None) -> Problem:
 
 def _parse_folio(row: dict, index: int, source: str | None) -> Problem:
     """A FOLIO row: ``premises`` (list), ``conclusion``, ``label``, gold FOL kept in ``meta``."""
-    from .logic.problems import format_logic_question
+    from ..logic.problems import format_logic_question
 
     premises, conclusion = row["premises"], row["conclusion"]
     if not isinstance(premises, list) or not all(isinstance(p, str) for p in premises):
@@ -183,7 +153,7 @@ def _parse_proofwriter(row: dict, index: int, source: str | None) -> Problem:
     """A ProofWriter row (Logic-LM's copy): ``context``, ``question`` ending in the statement, ``answer`` A/B/C."""
     import re
 
-    from .logic.problems import format_logic_question
+    from ..logic.problems import format_logic_question
 
     context, question = row["context"], row["question"]
     if not isinstance(context, str) or not isinstance(question, str):
@@ -218,6 +188,52 @@ def _json_array_rows(path: str | os.PathLike[str]) -> list[Any] | None:
     return data if isinstance(data, list) else None
 
 
+def jsonl_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """``(line_no, row)`` for each non-blank line; ``row`` is a ``ValueError`` for a line that is not JSON.
+
+    A file holding one JSON array (ProofWriter's ``dev.json``) yields its items,
+    numbered from 1.
+    """
+    array = _json_array_rows(path)
+    with open(path, encoding="utf-8") as f:
+        lines = (json.dumps(r) for r in array) if array is not None else f
+        for line_no, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield line_no, json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield line_no, ValueError(f"invalid JSON: {exc.msg} (column {exc.colno})")
+
+
+def problems_from_rows(rows: Iterable[tuple[int, Any]], source: str | None = None,
+                       transform: Callable[[Any], Any] | None = None) -> JsonlLoad:
+    """Parse numbered rows (``(place, row)``; a ``ValueError`` row is a bad one) into problems.
+
+    ``transform`` maps each decoded row first (a column mapping) and may raise
+    ``ValueError``. Bad rows are reported as ``(place, reason)`` and skipped; ids
+    are made unique but stable (``id~2`` for a repeat).
+    """
+    problems: list[Problem] = []
+    errors: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    for place, row in rows:
+        try:
+            if isinstance(row, ValueError):
+                raise row
+            problem = parse_row(transform(row) if transform else row, place - 1, source)
+        except ValueError as exc:
+            errors.append((place, str(exc)))
+            continue
+        if problem.id in seen:  # identical content → keep ids unique but stable
+            seen[problem.id] += 1
+            problem = problem.model_copy(update={"id": f"{problem.id}~{seen[problem.id]}"})
+        else:
+            seen[problem.id] = 1
+        problems.append(problem)
+    return JsonlLoad(problems, errors)
+
+
 def load_problems_jsonl(path: str | os.PathLike[str], source: str | None = None) -> JsonlLoad:
     """Load a JSONL file of problems, skipping (and reporting) bad lines.
 
@@ -230,66 +246,10 @@ def load_problems_jsonl(path: str | os.PathLike[str], source: str | None = None)
     Ids: the row's ``id`` (or ``unique_id``), else ``gsm8k-<i>`` / ``math500-<i>``
     / ``folio-<i>`` with ``i`` the 0-based line index (so ids do not shift when a
     bad line is skipped), else a content hash. ``source`` overrides the detected
-    style name (and the id prefix). Blank lines are ignored.
+    style name (and the id prefix). Blank lines are ignored. Other formats (JSON,
+    CSV, Parquet, Hugging Face): :func:`lemmaflow.tools.datasets.readers.read_problems`.
     """
-    problems: list[Problem] = []
-    errors: list[tuple[int, str]] = []
-    seen: dict[str, int] = {}
-    array = _json_array_rows(path)
-    with open(path, encoding="utf-8") as f:
-        lines = (json.dumps(r) for r in array) if array is not None else f
-        for line_no, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                errors.append((line_no, f"invalid JSON: {exc.msg} (column {exc.colno})"))
-                continue
-            try:
-                problem = _parse_row(row, line_no - 1, source)
-            except ValueError as exc:
-                errors.append((line_no, str(exc)))
-                continue
-            if problem.id in seen:  # identical content → keep ids unique but stable
-                seen[problem.id] += 1
-                problem = problem.model_copy(update={"id": f"{problem.id}~{seen[problem.id]}"})
-            else:
-                seen[problem.id] = 1
-            problems.append(problem)
-    return JsonlLoad(problems, errors)
-
-
-def _load_clean(path: Path, source: str, limit: int | None) -> list[Problem]:
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset file not found: {path}")
-    problems, errors = load_problems_jsonl(path, source=source)
-    if errors:  # the shipped benchmark files are clean; bad lines mean a corrupted copy
-        line_no, msg = errors[0]
-        raise ValueError(f"{path}: {len(errors)} bad line(s), first at line {line_no}: {msg}")
-    return problems[:limit] if limit is not None else problems
-
-
-def load_gsm8k(
-    split: str = "test", data_dir: str | os.PathLike[str] | None = None, limit: int | None = None
-) -> list[Problem]:
-    """GSM8K problems (``split``: ``"test"`` = 1319 items, ``"test_200"`` = the first 200)."""
-    return _load_clean(data_root(data_dir) / "gsm8k" / f"{split}.jsonl", "gsm8k", limit)
-
-
-def load_math500(data_dir: str | os.PathLike[str] | None = None, limit: int | None = None) -> list[Problem]:
-    """The 500 MATH-500 problems; ``meta`` has ``solution``, ``subject`` and ``level``."""
-    return _load_clean(data_root(data_dir) / "math500" / "test.jsonl", "math500", limit)
-
-
-def load_folio(data_dir: str | os.PathLike[str] | None = None, limit: int | None = None) -> list[Problem]:
-    """The 204 FOLIO validation items (ids ``folio-<line>``); gold FOL in ``meta``."""
-    return _load_clean(data_root(data_dir) / "folio" / "folio-validation.jsonl", "folio", limit)
-
-
-def load_proofwriter(data_dir: str | os.PathLike[str] | None = None, limit: int | None = None) -> list[Problem]:
-    """The 600 ProofWriter depth-5 items of Logic-LM's ``dev.json`` (A/B/C -> True/False/Unknown)."""
-    return _load_clean(data_root(data_dir) / "proofwriter" / "dev.json", "proofwriter", limit)
+    return problems_from_rows(jsonl_rows(path), source)
 
 
 def grade(prediction: str | None, gold: str, checker: AnswerChecker) -> bool:

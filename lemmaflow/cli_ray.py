@@ -1,0 +1,106 @@
+"""``--ray [ADDRESS]`` for ``solve``, ``bench`` and ``prove``: the same job, its problems spread over Ray actors.
+
+Examples::
+
+    ray start --head --port 6379                       # on the head node; `ray start --address HEAD:6379` on others
+    lemmaflow solve --input problems.jsonl --pipeline tora --backend vllm --model Qwen/Qwen2.5-Math-7B-Instruct \\
+        --ray auto --workers 8 --out runs/tora.jsonl    # one actor per GPU, each with its own vLLM engine
+    lemmaflow solve --input problems.jsonl --backend openai --base-url http://gpu1:8000/v1 --model M \\
+        --ray --workers 4 --out runs/x.jsonl            # a local Ray instance; four actors sharing one endpoint
+
+Each worker builds its generator from the same options the in-process path uses (``--backend``,
+``--model``, ``--base-url``, ...: :func:`lemmaflow.cli.make_worker_generator` of :func:`backend_options`,
+passed in by the command), its own sandbox executor and
+its own handle on ``--library``. The driver (this process) writes ``--out``; see
+:mod:`lemmaflow.agents.distributed.ray_runner`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["add_ray_arguments", "backend_options", "make_pool", "solve_on_ray"]
+
+# The options make_generator reads; a worker rebuilds the same backend from them.
+_BACKEND_FIELDS = ("backend", "model", "base_url", "api_key", "seed", "verbose")
+
+
+def add_ray_arguments(parser) -> None:
+    g = parser.add_argument_group("Ray (pip install 'lemmaflow[ray]')")
+    g.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="spread the problems over Ray worker actors; ADDRESS: auto (the cluster of `ray start`), "
+                        "HOST:6379, ray://HOST:10001; none: $RAY_ADDRESS, else a new local Ray instance")
+    g.add_argument("--workers", type=int, default=1,
+                   help="Ray worker actors, each with its own engine (or endpoint client), executor and library "
+                        "handle; --concurrency is then per worker")
+    g.add_argument("--worker-gpus", type=float, default=None,
+                   help="GPUs per worker (default: 1 with --backend vllm, else 0)")
+    g.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs per worker (Ray's scheduling unit)")
+
+
+def backend_options(args) -> dict[str, Any]:
+    """The generator options of a parsed command line, as plain data a worker can receive."""
+    return {f: getattr(args, f, None) for f in _BACKEND_FIELDS}
+
+
+def make_pool(args, generator, *, library: str | None = None, sandbox: str | None = None,
+              prover: dict | None = None):
+    """A started :class:`RayWorkerPool` from ``--ray``/``--workers``/...; ``generator``: the picklable
+    zero-argument factory each worker calls (the command's ``make_worker_generator`` of :func:`backend_options`)."""
+    from lemmaflow.agents.distributed import RayWorkerPool, WorkerSetup
+
+    gpus = args.worker_gpus if args.worker_gpus is not None else (1.0 if args.backend == "vllm" else 0.0)
+    setup = WorkerSetup(generator=generator, library=library, prover=prover,
+                        **({"sandbox": sandbox} if sandbox else {}))
+    pool = RayWorkerPool(setup, workers=args.workers, address=args.ray or None, num_cpus_per_worker=args.worker_cpus,
+                         num_gpus_per_worker=gpus, log_to_driver=bool(getattr(args, "verbose", False)))
+    return pool.start()
+
+
+def solve_on_ray(args, pipeline, problems, budget, bad_lines, console, *, generator, models: dict,
+                 needs_executor: bool) -> int:
+    """``lemmaflow solve --ray``: the checks before this are solve's own; results table as in-process.
+
+    ``generator``: the workers' generator factory; ``models``: role -> ModelSpec; ``needs_executor``:
+    whether the pipeline runs model-written code (then each worker starts a ``--sandbox`` executor).
+    """
+    import asyncio
+
+    from rich.console import Console
+
+    from lemmaflow.agents.batch import ProblemResult, load_results
+    from lemmaflow.agents.distributed import RayBatchRunner, RayUnavailable
+
+    from .report import ProgressReporter, result_table
+
+    try:
+        with console.status(f"starting {args.workers} Ray worker(s) ({args.backend})"):
+            pool = make_pool(args, generator, library=args.library, sandbox=args.sandbox if needs_executor else None)
+    except RayUnavailable as e:
+        console.print(f"[red]lemmaflow: {e}[/red]")
+        return 2
+    reporter = ProgressReporter(console, total=len(problems), enabled=not args.no_progress)
+    try:
+        runner = RayBatchRunner(pipeline, pool, out_path=args.out, budget=budget, concurrency=args.concurrency,
+                                trace_path=args.trace, models=models,
+                                on_result=reporter.update,
+                                coalesce_s=None if args.coalesce_ms is None else args.coalesce_ms / 1000)
+        with reporter:
+            summary = asyncio.run(runner.run(problems))
+        keys = {runner.key(p) for p in problems}
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted: finished problems are saved in {args.out}; rerun to resume[/yellow]")
+        return 130
+    except RayUnavailable as e:
+        console.print(f"[red]lemmaflow: {e}[/red]")
+        return 1
+    finally:
+        pool.close()
+    summary.bad_lines = bad_lines
+    if runner.requeued:
+        console.print(f"[yellow]{runner.requeued} problem(s) moved to another worker after a worker died[/yellow]")
+    rows = load_results(args.out)
+    shown = [ProblemResult.model_validate(r) for k, r in rows.items() if k in keys]
+    Console().print(result_table(shown, summary))
+    return 0 if summary.failed == 0 else 1
