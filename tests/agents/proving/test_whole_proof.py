@@ -12,7 +12,7 @@ from lemmaflow.agents import RunContext
 from lemmaflow.agents.backends import ScriptedLM
 from lemmaflow.agents.batch import BatchRunner
 from lemmaflow.agents.budget import Budget
-from lemmaflow.agents.proving.job import ProveJob, ProveJobConfig, render_markdown
+from lemmaflow.agents.proving.job import ProveJob, ProveJobConfig, load_rows, render_markdown
 from lemmaflow.agents.proving.whole_proof import WholeProof, cut_at_error, split_problem
 from lemmaflow.cli import resolve_pipeline
 from lemmaflow.tools.datasets import Problem
@@ -172,3 +172,21 @@ def test_lean_truncate_and_resume_from_the_tactic_state(lean):
     assistant = prompts[-1].split("<assistant>")[1]
     assert assistant.startswith("```lean4\n" + LEAN_STMT + "\n  skip\n/- tactic state:\n")
     assert "⊢ 1 + 1 = 2" in assistant and "bogus" not in assistant
+
+
+def test_prove_job_whole_proof_method_on_lean(lean, tmp_path):
+    from lemmaflow.tools.provers.minif2f_lean import LeanProblem
+
+    probs = [LeanProblem(name="l0", split="valid", header="import Mathlib", statement="theorem l0 : 1 + 1 = 2 := by"),
+             LeanProblem(name="l1", split="valid", header="import Mathlib", statement="theorem l1 : 2 + 2 = 5 := by")]
+
+    def script(prompt: str, i: int) -> str:
+        return "  norm_num" if "theorem l0" in prompt else "  sorry"
+
+    config = ProveJobConfig(method="whole_proof", whole_proof=WholeProof.Config(samples=2, parallel=1, resumes=1))
+    job = ProveJob(probs, ScriptedLM(script), lean, None, tmp_path / "out", config)
+    asyncio.run(job.run())
+    report = job.write_report()
+    assert report["language"] == "lean4" and report["arms"]["whole_proof"]["solved_problems"] == ["l0"]
+    rows = {r["problem"]: r for r in load_rows(tmp_path / "out" / "attempts.jsonl")}
+    assert rows["l1"]["samples_used"] == 2 and not rows["l1"]["proved"]  # sorry is never accepted
