@@ -106,9 +106,29 @@ def measure_workers_x_endpoints(args) -> list[dict]:
     return rows
 
 
+def measure_ray_overhead(args) -> list[dict]:
+    """The Ray path against the in-process runner at one worker (``benchmarks/ray_overhead.py``): same fake
+    latency, ``--ray-concurrency`` problems in flight (running per worker for Ray), ``--problems`` x 10 problems."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ray_overhead import measure
+
+    res = measure(argparse.Namespace(problems=args.problems * 10, latency_ms=args.latency_ms,
+                                     concurrency=args.ray_concurrency, pipeline="cot", repeats=3))
+    ideal = args.ray_concurrency / (args.latency_ms / 1000)
+    rows = []
+    for section, secs in (("ray: in-process", res["in_process_s"]), ("ray: 1 Ray worker", res["ray_s"])):
+        rows.append(dict(section=section, workers=args.ray_concurrency, endpoints="-", problems=res["problems"],
+                         seconds=secs, per_s=res["problems"] / secs, ideal_per_s=ideal,
+                         efficiency=res["problems"] / secs / ideal))
+    print(f"  Ray / in-process wall time: {res['ratio']:.3f} (goal <= 1.05); Ray start {res['ray_startup_s']} s",
+          file=sys.stderr, flush=True)
+    return rows
+
+
 # name -> measurement; each takes the parsed args and returns rows with a "section" key.
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[dict]]] = {
     "grid": measure_workers_x_endpoints,
+    "ray": measure_ray_overhead,
 }
 
 
@@ -130,6 +150,7 @@ def main() -> None:
     ap.add_argument("--problems", type=int, default=100, help="problems per measurement")
     ap.add_argument("--latency-ms", type=float, default=200.0, help="the fake model's fixed per-request latency")
     ap.add_argument("--capacity", type=int, default=2, help="requests each fake endpoint serves at once")
+    ap.add_argument("--ray-concurrency", type=int, default=32, help="problems in flight for the ray section")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args()
     rows = [r for name in args.sections for r in SECTIONS[name](args)]

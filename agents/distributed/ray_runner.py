@@ -60,7 +60,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ...tools.datasets import Problem
 from ..backends.factory import ModelSpec, make_model
-from ..batch import BatchRunner, BatchSummary, ProblemResult, finished_keys, model_label, problem_key
+from ..batch import BatchRunner, BatchSummary, KeySet, ProblemResult, finished_keys, model_label, problem_key
 from ..budget import Budget
 from ..graph import Pipeline
 from ..trace import append_jsonl
@@ -186,13 +186,17 @@ class RayWorker:
                              concurrency=job.concurrency, executor=self.executor, store=self.store, models=models,
                              run_id=job.run_id, coalesce_s=job.coalesce_s)
         runner.with_trace = job.with_trace  # type: ignore[attr-defined]
+        # At most ``concurrency`` problems run here; the driver sends a few more, which wait on this
+        # semaphore, so the next problem starts as one finishes instead of after a round trip to the driver.
+        runner.slots = asyncio.Semaphore(job.concurrency)  # type: ignore[attr-defined]
         return runner
 
     async def solve(self, job_id: str, key: str, problem: dict) -> dict:
         runner = self._runners.get(job_id)
         if runner is None:  # never happens: the driver prepares a worker before sending it work
             raise UnknownJob(f"job {job_id} was not prepared on this worker")
-        res, trace = await runner.solve_one(key, Problem.model_validate(problem), with_trace=runner.with_trace)
+        async with runner.slots:
+            res, trace = await runner.solve_one(key, Problem.model_validate(problem), with_trace=runner.with_trace)
         return {"result": res.model_dump(mode="json"), "trace": trace}
 
     def prover(self):
@@ -389,7 +393,7 @@ def _actor_lost(ray, exc: BaseException) -> bool:
 class RayBatchRunner:
     """BatchRunner's interface over a :class:`RayWorkerPool`; see the module docstring.
 
-    ``concurrency``: problems in flight per worker. ``models``: role -> :class:`ModelSpec` (each
+    ``concurrency``: problems running per worker, plus ``prefetch`` (default a quarter of it) queued there so the next starts without a round trip. ``models``: role -> :class:`ModelSpec` (each
     worker builds them; ``kind: same`` is its own generator). ``executor``/``store``/``checker``
     are accepted for BatchRunner compatibility and must be ``None``/unused: each worker builds its
     own from the pool's :class:`WorkerSetup`.
@@ -412,6 +416,7 @@ class RayBatchRunner:
         run_id: str | None = None,
         coalesce_s: float | None = None,
         max_problem_retries: int = 3,
+        prefetch: int | None = None,
     ):
         if executor is not None or store is not None:
             raise ValueError("RayBatchRunner: workers build their own executor and store (WorkerSetup)")
@@ -431,6 +436,8 @@ class RayBatchRunner:
         self.job = JobSpec(pipeline=self.spec, models=self.models, budget=budget, concurrency=concurrency,
                            coalesce_s=coalesce_s, run_id=self.run_id, with_trace=self.trace_path is not None)
         self.concurrency = concurrency
+        # Problems queued on a worker beyond those running: they hide the driver round trip.
+        self.prefetch = max(1, concurrency // 4) if prefetch is None else prefetch
         self.summary = BatchSummary()
         self._label: str | None = None
         self.requeued = 0  # problems put back in the queue because their worker died
@@ -463,7 +470,7 @@ class RayBatchRunner:
         if len(set(labels)) != 1:
             raise RayUnavailable(f"workers disagree on the models: {sorted(set(labels))}")
         self._label = labels[0]
-        seen: set[str] = set()
+        seen = KeySet()  # about 8 bytes per problem: memory stays flat on long inputs
         count_total = not hasattr(problems, "__len__")
 
         def fresh() -> Iterator[tuple[str, Problem]]:  # the input, read lazily
@@ -480,7 +487,7 @@ class RayBatchRunner:
         source = fresh()
         retry: deque[tuple[str, Problem]] = deque()
         deaths: dict[str, int] = {}
-        written: set[str] = set()
+        written = KeySet()
         pending: dict[asyncio.Future, tuple[_Slot, str, Problem]] = {}
         probes: dict[asyncio.Future, _Slot] = {}
         exhausted = False
@@ -537,7 +544,7 @@ class RayBatchRunner:
         try:
             while True:
                 for slot in self.pool.slots:
-                    while slot.state == "up" and slot.inflight < self.concurrency:
+                    while slot.state == "up" and slot.inflight < self.concurrency + self.prefetch:
                         item = next_item()
                         if item is None:
                             break
