@@ -237,6 +237,7 @@ class BatchRunner:
         trace_path: str | Path | None = None,
         executor=None,
         store=None,
+        prover=None,
         models: dict[str, Any] | None = None,
         on_result: Callable[[ProblemResult, BatchSummary], None] | None = None,
         run_id: str | None = None,
@@ -253,6 +254,7 @@ class BatchRunner:
         self.trace_path = Path(trace_path) if trace_path else None
         self.executor = executor
         self.store = store
+        self.prover = prover  # a started Prover shared by every problem (proving nodes), or None
         self.models = dict(models or {})  # role -> backend/reward model, shared by all problems
         self.on_result = on_result
         # One id per run, so a skill store can tell which solved problems of this run used it.
@@ -330,7 +332,7 @@ class BatchRunner:
         """
         ctx = RunContext.for_problem(
             self.gen_backend, problem.id, self.budget, checker=self.checker, executor=self.executor, store=self.store,
-            models=self.models, run_id=self.run_id,
+            prover=self.prover, models=self.models, run_id=self.run_id,
         )
         base = dict(
             key=key, id=problem.id, source=problem.source, question=problem.question, gold=problem.gold,

@@ -52,6 +52,7 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "lego_prover": ".proving.lego:LegoProver",
     "lego_evolver": ".proving.evolver:Evolver",
     "proof_search": ".nodes.proof_search:ProofSearch",
+    "whole_proof": ".proving.whole_proof:WholeProof",
     "ranker": ".nodes.ranker:Ranker",
     "fuser": ".nodes.fuser:Fuser",
     "critic": ".nodes.critic:Critic",

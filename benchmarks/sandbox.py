@@ -11,6 +11,18 @@ Usage (root; the docker column starts a private dockerd unless --docker-url)::
     python benchmarks/sandbox.py                          # all backends
     python benchmarks/sandbox.py --backends forkserver,bwrap -n 300 --concurrency 8
     python benchmarks/sandbox.py --json results.json
+
+Hot path, this tree against an earlier one in the same run (``--hot-path``):
+the sandbox package of ``--baseline-ref`` (default: the commit before the hot
+path work) is checked out from git into a temporary package and both run side
+by side, rounds interleaved so that load on a shared machine hits both alike::
+
+    python benchmarks/sandbox.py --hot-path --backends forkserver,bwrap
+
+It prints, per backend and implementation: round trip p50/p99 of a warm
+``print(1+1)`` back-to-back and with jobs 30 ms apart, the time the server
+itself spent on the job (p50) and the ratio of the two, then jobs/s with 8
+one-shot jobs in flight and with 8 concurrent sessions running cells.
 """
 
 from __future__ import annotations
@@ -115,6 +127,143 @@ def bench_backend(kind: str, args, docker_url: str | None) -> dict:
         ex.close()
 
 
+# ----------------------------------------------------------------- hot path
+BASELINE_REF = "2366d10"  # main before the hot-path work (issue 21, section 4)
+
+
+def load_baseline(ref: str):
+    """The ``sandboxes`` package as of git ``ref``, imported as ``_lf_sandboxes_<ref>``."""
+    import importlib
+    import tempfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    names = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", f"{ref}:sandboxes"],
+                           check=True, capture_output=True, text=True).stdout.split()
+    pkg = f"_lf_sandboxes_{ref.replace('/', '_').replace('-', '_')}"
+    root = Path(tempfile.mkdtemp(prefix="lemmaflow-baseline-"))
+    (root / pkg).mkdir()
+    for name in names:
+        if name.endswith(".py"):
+            src = subprocess.run(["git", "-C", str(repo), "show", f"{ref}:sandboxes/{name}"],
+                                 check=True, capture_output=True).stdout
+            (root / pkg / name).write_bytes(src)
+    sys.path.insert(0, str(root))
+    return importlib.import_module(pkg)
+
+
+def _seq(run, n: int, gap_s: float) -> tuple[list[float], list[float]]:
+    lat, srv = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        r = run("print(1+1)")
+        lat.append((time.perf_counter() - t) * 1e3)
+        srv.append(r.duration_s * 1e3)
+        assert r.ok and r.stdout == "2\n", r
+        if gap_s:
+            time.sleep(gap_s)
+    return lat, srv
+
+
+def _oneshot_rate(ex, jobs: int, concurrency: int) -> tuple[float, float]:
+    """(jobs per second, host CPU ms per job: this process, all its threads)."""
+    import asyncio
+
+    async def flood() -> tuple[float, float]:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one():
+            async with sem:
+                r = await ex.arun("print(1+1)")
+                assert r.ok, r
+
+        t, c = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one() for _ in range(jobs)))
+        return jobs / (time.perf_counter() - t), (time.process_time() - c) * 1e3 / jobs
+
+    return asyncio.run(flood())
+
+
+def _session_rate(ex, cells: int, sessions: int) -> tuple[float, float]:
+    import asyncio
+
+    async def chains() -> tuple[float, float]:
+        ss = [ex.session() for _ in range(sessions)]
+        try:
+            for s in ss:
+                await s.arun("x = 0")
+
+            async def chain(s):
+                for _ in range(cells // sessions):
+                    r = await s.arun("x += 1\nprint(1+1)")
+                    assert r.ok, r
+
+            t, c = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(chain(s) for s in ss))
+            done = (cells // sessions) * sessions
+            return done / (time.perf_counter() - t), (time.process_time() - c) * 1e3 / done
+        finally:
+            for s in ss:
+                s.close()
+
+    return asyncio.run(chains())
+
+
+def hot_path(args, kinds: list[str]) -> dict:
+    impls = {"new": sys.modules["lemmaflow.sandboxes"], f"old ({args.baseline_ref})": load_baseline(args.baseline_ref)}
+    out: dict = {}
+    for kind in kinds:
+        if kind not in ("forkserver", "bwrap"):
+            continue
+        exs = {}
+        try:
+            for name, mod in impls.items():
+                ex = mod.make_executor(kind, pool_size=args.pool_size, limits=mod.Limits(timeout_s=30))
+                ex.start()
+                for _ in range(10):
+                    ex.run("print(1+1)")
+                exs[name] = ex
+            acc = {name: {"b2b": [], "b2b_srv": [], "gap": [], "gap_srv": [], "oneshot": [], "session": [],
+                          "oneshot_cpu": [], "session_cpu": []} for name in exs}
+            for _ in range(args.rounds):  # interleaved: noise hits both alike
+                for name, ex in exs.items():
+                    a = acc[name]
+                    lat, srv = _seq(ex.run, args.n // args.rounds, 0.0)
+                    a["b2b"] += lat
+                    a["b2b_srv"] += srv
+                    lat, srv = _seq(ex.run, max(5, args.n // (4 * args.rounds)), 0.03)
+                    a["gap"] += lat
+                    a["gap_srv"] += srv
+                    rate, cpu = _oneshot_rate(ex, args.throughput_jobs // args.rounds, args.concurrency)
+                    a["oneshot"].append(rate)
+                    a["oneshot_cpu"].append(cpu)
+                    rate, cpu = _session_rate(ex, 4 * args.throughput_jobs // args.rounds, args.concurrency)
+                    a["session"].append(rate)
+                    a["session_cpu"].append(cpu)
+            out[kind] = acc
+        finally:
+            for ex in exs.values():
+                ex.close()
+    hdr = (f"{'backend':<11}{'impl':<16}{'b2b p50':>9}{'p99':>8}{'in-srv':>8}{'ratio':>7}"
+           f"{'gap p50':>9}{'p99':>8}{'in-srv':>8}{'ratio':>7}{'1-shot/s':>10}{'cells/s':>9}{'host CPU/job':>16}")
+    print(f"\n# hot path: print(1+1), pool_size={args.pool_size}, {args.concurrency} in flight / sessions, "
+          f"{args.rounds} interleaved rounds; load average {os.getloadavg()[0]:.2f}")
+    print(hdr)
+    print("-" * len(hdr))
+    for kind, acc in out.items():
+        for name, a in acc.items():
+            b, bs, g, gs = (pct(a[k], 50) for k in ("b2b", "b2b_srv", "gap", "gap_srv"))
+            print(f"{kind:<11}{name:<16}{b:>7.2f}ms{pct(a['b2b'], 99):>6.1f}ms{bs:>6.2f}ms{b / bs:>6.2f}x"
+                  f"{g:>7.2f}ms{pct(a['gap'], 99):>6.1f}ms{gs:>6.2f}ms{g / gs:>6.2f}x"
+                  f"{sum(a['oneshot']) / len(a['oneshot']):>10.0f}{sum(a['session']) / len(a['session']):>9.0f}"
+                  f"{pct(a['oneshot_cpu'], 50):>8.3f}/{pct(a['session_cpu'], 50):.3f}ms")
+    print("b2b = back-to-back from one thread; gap = jobs 30 ms apart; in-srv = the job's time inside the server;")
+    print("ratio = round trip / in-server (p50s); 1-shot/s = fresh confined process per job, cells/s = session cells,")
+    print("both from asyncio (arun) with the stated number in flight; host CPU/job = CPU time of this process")
+    print("(every thread) per one-shot job / per session cell during those runs.")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backends", default="forkserver,bwrap,docker,subprocess")
@@ -126,8 +275,17 @@ def main() -> None:
     ap.add_argument("--gap-ms", type=float, default=0.0, help="pause between sequential runs")
     ap.add_argument("--docker-url", default=None, help="use this daemon instead of starting a private one")
     ap.add_argument("--json", default=None, help="also write the raw figures here")
+    ap.add_argument("--hot-path", action="store_true", help="only the side-by-side hot-path table (see above)")
+    ap.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the old implementation (--hot-path)")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds (--hot-path)")
     args = ap.parse_args()
     kinds = [k.strip() for k in args.backends.split(",") if k.strip()]
+    if args.hot_path:
+        res = hot_path(args, kinds)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(res, f)
+        return
 
     print(f"# {platform.node()} {platform.machine()} cpus={os.cpu_count()} python={platform.python_version()} "
           f"pool_size={args.pool_size} concurrency={args.concurrency}")

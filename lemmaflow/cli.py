@@ -45,7 +45,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
 BUILTIN_PIPELINES = (
     "sc", "sc_adaptive", "cot", "pot", "tora", "tora_sc", "dotamath", "fobar", "sc_verified", "linc",
     "rewoo", "react", "decompose", "tool_user",
-    "best_of_n", "beam", "dvts", "mcts", "particle_filter",
+    "best_of_n", "beam", "dvts", "mcts", "particle_filter", "whole_proof",
 )
 
 
@@ -142,6 +142,25 @@ def pipeline_needs_store(pipeline) -> bool:
     return any(getattr(d["node"], "needs_store", False) for _, d in pipeline.graph.nodes(data=True))
 
 
+def pipeline_needs_prover(pipeline) -> bool:
+    """Does any node check formal proofs with the run's prover (``--prover``)?"""
+    return any(getattr(d["node"], "needs_prover", False) for _, d in pipeline.graph.nodes(data=True))
+
+
+def start_prover(kind: str, pool_size: int, timeout_s: float):
+    """A started prover for ``solve``: ``coq`` (warm coqidetop pool) or ``lean4`` (REPL pool, $LEMMAFLOW_LEAN_REPL)."""
+    if kind == "coq":
+        from lemmaflow.tools.provers.coq import CoqProver
+
+        prover = CoqProver(pool_size=pool_size, timeout_s=timeout_s)
+    else:
+        from lemmaflow.tools.provers.lean import LeanProver
+
+        prover = LeanProver(pool_size=pool_size, timeout_s=timeout_s)
+    prover.start()
+    return prover
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lemmaflow",
@@ -187,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar (logs one line per problem)")
     s.add_argument("--library", help="skill library for library-using nodes (file path, sqlite:///..., postgresql://...); "
                    "solved/unsolved problems are recorded in it for `lemmaflow library stats`")
+    s.add_argument("--prover", choices=["coq", "lean4"], default="coq",
+                   help="prover for proof-checking pipelines (whole_proof): a warm Coq pool, or the Lean REPL pool "
+                        "($LEMMAFLOW_LEAN_REPL); started once, shared by all problems")
+    s.add_argument("--prover-pool-size", type=int, default=2, help="prover processes (checks in parallel)")
+    s.add_argument("--check-timeout", type=float, default=60.0, help="seconds per proof check")
     add_model_for_argument(s)
     from .cli_ray import add_ray_arguments
 
@@ -365,14 +389,32 @@ def _solve(args) -> int:
                             generator=functools.partial(make_worker_generator, backend_options(args)),
                             models=model_specs(pipeline, args.model_for),
                             needs_executor=pipeline_needs_executor(pipeline))
+    prover = None
+    if pipeline_needs_prover(pipeline):
+        from lemmaflow.tools.provers import ProverUnavailable
+
+        try:
+            prover = start_prover(args.prover, args.prover_pool_size, args.check_timeout)
+        except (ProverUnavailable, RuntimeError) as e:
+            if store is not None:
+                store.close()
+            console.print(f"[red]lemmaflow: prover {args.prover!r} unavailable:[/red] {e}")
+            return 2
     from .engine_logs import loading_backend
 
-    with loading_backend(console, args):
-        backend = _make_backend(args)
+    try:
+        with loading_backend(console, args):
+            backend = _make_backend(args)
+    except BaseException:
+        if prover is not None:
+            prover.close()
+        raise
     try:
         models = build_models(pipeline, args.model_for, backend)
     except (ValueError, RuntimeError) as e:  # bad options, a model that cannot start
         _close_backend(backend)
+        if prover is not None:
+            prover.close()
         console.print(f"[red]lemmaflow: bad --model-for / models:[/red] {e}")
         return 2
     executor = None
@@ -385,6 +427,8 @@ def _solve(args) -> int:
         except SandboxUnavailable as e:
             close_models(models, backend)
             _close_backend(backend)
+            if prover is not None:
+                prover.close()
             console.print(f"[red]lemmaflow: sandbox {args.sandbox!r} unavailable:[/red] {e}")
             return 2
     reporter = ProgressReporter(console, total=len(problems), enabled=not args.no_progress)
@@ -395,7 +439,7 @@ def _solve(args) -> int:
         with AnswerChecker() as checker:
             runner = BatchRunner(pipeline, backend, checker, out_path=args.out, budget=budget,
                                  concurrency=args.concurrency, trace_path=args.trace, on_result=on_result,
-                                 executor=executor, models=models, store=store,
+                                 executor=executor, models=models, store=store, prover=prover,
                                  coalesce_s=None if args.coalesce_ms is None else args.coalesce_ms / 1000)
             with reporter:
                 summary = asyncio.run(runner.run(problems))
@@ -409,6 +453,8 @@ def _solve(args) -> int:
             close()
         if executor is not None:
             executor.close()
+        if prover is not None:
+            prover.close()
         if store is not None:
             store.close()
     summary.bad_lines = loaded.errors

@@ -54,6 +54,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--limit", type=int, help="only the first K problems")
     p.add_argument("--problems", nargs="+", metavar="NAME", help="only these problems")
     p.add_argument("--out", required=True, help="output folder: checkpoints (attempts.jsonl), report.md/json")
+    p.add_argument("--method", choices=["lego", "whole_proof"], default="lego",
+                   help="lego: LEGO-Prover with the library (+ the no-library baseline); whole_proof: DeepSeek-Prover "
+                        "whole-proof sampling with truncate-and-resume (no library), the equal-tokens baseline")
+    p.add_argument("--samples", type=int, default=8, help="whole_proof: complete proofs sampled per attempt")
+    p.add_argument("--resumes", type=int, default=1, help="whole_proof: truncate-and-resume rounds per failed proof")
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the no-library baseline at equal attempts (default: on)")
     p.add_argument("--repair-rounds", type=int, default=1, help="repair rounds with Coq's messages per attempt")
@@ -161,20 +166,24 @@ def prove_command(args) -> int:
     from lemmaflow.agents.proving.evolver import Evolver
     from lemmaflow.agents.proving.job import JobMismatch, ProveJob, ProveJobConfig
     from lemmaflow.agents.proving.lego import LegoProver
+    from lemmaflow.agents.proving.whole_proof import WholeProof
     from lemmaflow.skills_library import make_embedder, open_store
     from lemmaflow.agents.proving.library import VersionMismatch
     from lemmaflow.tools.provers import ProverUnavailable
 
     try:
         config = ProveJobConfig(
-            attempts=args.attempts, baseline=args.baseline, evolve_every=args.evolve_every,
+            attempts=args.attempts, method=args.method, baseline=args.baseline, evolve_every=args.evolve_every,
             concurrency=args.concurrency,
             budget=Budget(max_completion_tokens=args.max_attempt_tokens) if args.max_attempt_tokens else None,
             prover=LegoProver.Config(repair_rounds=args.repair_rounds, max_tokens=args.max_tokens,
                                      sketch_max_tokens=min(args.max_tokens, 384), temperature=args.temperature,
                                      retrieve_k=args.retrieve_k, sketch=not args.no_sketch,
                                      version_mismatch=args.version_mismatch),
-            evolver=Evolver.Config(max_tokens=args.max_tokens, temperature=args.temperature))
+            evolver=Evolver.Config(max_tokens=args.max_tokens, temperature=args.temperature),
+            whole_proof=WholeProof.Config(samples=args.samples, parallel=min(args.samples, 4), resumes=args.resumes,
+                                          max_tokens=args.max_tokens, temperature=args.temperature,
+                                          check_timeout_s=args.check_timeout))
     except ValueError as e:
         console.print(f"[red]lemmaflow: bad options:[/red] {e}")
         return 2
@@ -251,8 +260,9 @@ def prove_command(args) -> int:
     bar = progress.add_task("prove", total=None, lib=0, base=0, size=0, reuse=0, errors=0, vmis=0)
 
     def on_step(row, state) -> None:
-        progress.update(bar, total=state.total, completed=state.done, lib=state.solved["library"],
-                        base=state.solved["baseline"], size=state.library_size, reuse=state.reuse,
+        solved_arm = "whole_proof" if args.method == "whole_proof" else "library"
+        progress.update(bar, total=state.total, completed=state.done, lib=state.solved.get(solved_arm, 0),
+                        base=state.solved.get("baseline", 0), size=state.library_size, reuse=state.reuse,
                         errors=state.errors, vmis=state.version_mismatch)
         if args.no_progress:
             what = ("proved" if row.get("proved") else row.get("status")) if row["kind"] == "attempt" else "evolved"

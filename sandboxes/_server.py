@@ -108,6 +108,9 @@ class Server:
         self.free_uids = list(range(cfg["uid_base"], cfg["uid_base"] + cfg["uid_count"]))
         self.work_seq = 0
         self.shared_uid = not cfg["per_job_uid"]
+        # Never strays and never reused while we live: the server itself and
+        # pid 1 (a sandbox's init, or this server as its namespace's init).
+        self.static_pids: set[str] = {str(os.getpid()), "1"}
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> dict:
@@ -231,12 +234,20 @@ class Server:
             self._finalize(p)
         return self._fork_spare()
 
-    def _refill_spares(self) -> None:
+    def _spares_wanted(self) -> int:
         # Two by default: back-to-back jobs then always find one that has
         # finished confining itself, while the newest is still starting up.
-        want = 0 if self.cfg.get("oneshot") else self.cfg.get("spares", 2)
-        while len(self.spares) < want:
+        return 0 if self.cfg.get("oneshot") else self.cfg.get("spares", 2)
+
+    def _refill_spares(self, one: bool = False) -> bool:
+        """Fork missing spares (only one when ``one``); True if any was forked."""
+        forked = False
+        while len(self.spares) < self._spares_wanted():
             self.spares.append(self._fork_spare())
+            forked = True
+            if one:
+                break
+        return forked
 
     def _exited(self, p: _Proc) -> bool:
         if p.pidfd is not None:
@@ -270,8 +281,13 @@ class Server:
             names = os.listdir("/proc")
         except OSError:
             return
+        # A stray is a process this server does not track: a tracked pid is
+        # alive or an unreaped zombie, so no stray can reuse it.  Reading the
+        # stat file of untracked pids only keeps a cell's tail cheap (usually
+        # there is none).
+        known = self.static_pids | {str(q.pid) for q in self._tracked() if not q.reaped}
         for name in names:
-            if not name.isdigit() or name == me:
+            if not name.isdigit() or name in known:
                 continue
             try:
                 with open(f"/proc/{name}/stat", "rb") as f:
@@ -284,6 +300,9 @@ class Server:
                 except OSError:
                     pass
 
+    def _tracked(self) -> list[_Proc]:
+        return [*self.spares, *self.sessions.values(), *self.trash]
+
     def _housekeeping(self) -> None:
         if self.trash:
             self._work_writable(True)
@@ -294,7 +313,10 @@ class Server:
                         os.close(fd)
                     except OSError:
                         pass
-            shutil.rmtree(p.work, ignore_errors=True)
+            try:
+                os.rmdir(p.work)  # the common case: the job left nothing behind
+            except OSError:
+                shutil.rmtree(p.work, ignore_errors=True)
             if p.uid is not None:
                 self.free_uids.append(p.uid)  # its processes are SIGKILLed already
         if self.trash:
@@ -524,10 +546,13 @@ class Server:
             # no request is already waiting: a queued job takes a spare that is
             # ready now.  (Waiting longer for quiet makes chores pile up and
             # costs more than it saves; measured on 2 cores.)
-            if self.spares and select.select([self.rfd], [], [], self.cfg.get("idle_s", 0.0))[0]:
-                continue
-            self._refill_spares()
-            self._housekeeping()
+            # One chore at a time, the channel checked in between: a request
+            # that arrives meanwhile waits for one fork at most, never for a
+            # whole refill plus the tidying.
+            while not (self.spares and select.select([self.rfd], [], [], self.cfg.get("idle_s", 0.0))[0]):
+                if not self._refill_spares(one=True):
+                    self._housekeeping()
+                    break
 
 
 def _enter_pid_namespace(rfd: int, wfd: int) -> None:

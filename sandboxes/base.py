@@ -21,12 +21,9 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-if TYPE_CHECKING:
-    from .session import Session
 
 __all__ = [
     "BackendKind",
@@ -39,6 +36,7 @@ __all__ = [
     "SandboxCrashed",
     "SandboxError",
     "SandboxUnavailable",
+    "SessionLike",
     "DEFAULT_PRELOAD",
     "DEFAULT_WARMUP",
 ]
@@ -236,6 +234,27 @@ class SandboxConfig(BaseModel):
 
 
 @runtime_checkable
+class SessionLike(Protocol):
+    """What :meth:`Executor.session` returns (:class:`~.session.Session` for the pooled backends).
+
+    Declared here, beside the data it carries, so that this module imports no
+    other module of the package: ``base`` <- ``session`` <- ``pool`` <- backends.
+    """
+
+    id: str
+
+    def run(self, job: Job | str) -> ExecResult: ...
+
+    async def arun(self, job: Job | str) -> ExecResult: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> SessionLike: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
 class Executor(Protocol):
     """What the runtime needs from a sandbox; see :func:`lemmaflow.sandboxes.make_executor`.
 
@@ -253,7 +272,7 @@ class Executor(Protocol):
 
     async def arun(self, job: Job | str) -> ExecResult: ...
 
-    def session(self) -> Session: ...
+    def session(self) -> SessionLike: ...
 
     def close(self) -> None: ...
 

@@ -20,6 +20,7 @@ import asyncio
 import functools
 import itertools
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -27,15 +28,17 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
-from ._protocol import FrameError, read_frame, write_frame
+from ._protocol import FrameError, FrameReader, encode_frame, read_frame, write_all, write_frame
 from .base import ExecResult, Job, SandboxConfig, SandboxCrashed, SandboxError, SandboxUnavailable, wire_limits
-
-if TYPE_CHECKING:
-    from .session import Session
+from .session import Session
 
 __all__ = ["BOOTSTRAP", "PooledExecutor", "ServerHandle", "ServerPool", "runtime_sources"]
+
+#: Requests up to this size are written straight from the event loop's thread:
+#: well under a pipe's (and a unix socket's) buffer, into a channel that is empty.
+_INLINE_WRITE = 16 << 10
 
 _RUNTIME = ("_protocol", "_nsroot", "_confine", "_child", "_server")
 
@@ -107,6 +110,9 @@ class ServerHandle:
         self.info: dict = {}
         self.dead = False
         self._ids = itertools.count(1)
+        # One decoder for both the blocking and the event-loop reader: a reply
+        # is read in as few syscalls as the kernel hands it over.
+        self._reader = FrameReader()
 
     def log_tail(self, n: int = 4000) -> str:
         if self._log_reader is not None:
@@ -140,20 +146,74 @@ class ServerHandle:
         self.info = msg
         return msg
 
+    def _lost(self, exc: BaseException) -> SandboxCrashed:
+        return SandboxCrashed(
+            f"{self.name} server lost ({type(exc).__name__}: {exc}); it will be replaced. "
+            f"Log tail:\n{self.log_tail(1500)}"
+        )
+
+    def _frames(self, data: bytes) -> list:
+        if not data:
+            raise EOFError("channel closed")
+        return self._reader.feed(data)
+
     def request(self, msg: dict, timeout: float) -> dict:
-        msg = {**msg, "id": next(self._ids)}
+        """Send one request and block (this thread only) until its reply."""
+        rid = next(self._ids)
         try:
-            write_frame(self.wfd, msg)
+            write_all(self.wfd, encode_frame({**msg, "id": rid}))
+            deadline = time.monotonic() + timeout
             while True:
-                reply = read_frame(self.rfd, time.monotonic() + timeout)
-                if isinstance(reply, dict) and reply.get("id") == msg["id"]:
-                    return reply
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.rfd], [], [], left)[0]:
+                    raise TimeoutError("no reply before the deadline")
+                for reply in self._frames(os.read(self.rfd, 1 << 16)):
+                    if isinstance(reply, dict) and reply.get("id") == rid:
+                        return reply
         except (OSError, EOFError, TimeoutError, FrameError) as exc:
             self.kill(keep_log=True)
-            raise SandboxCrashed(
-                f"{self.name} server lost ({type(exc).__name__}: {exc}); it will be replaced. "
-                f"Log tail:\n{self.log_tail(1500)}"
-            ) from None
+            raise self._lost(exc) from None
+
+    async def arequest(self, msg: dict, timeout: float) -> dict:
+        """``request`` on the running event loop: the reply is read by a reader
+        callback of the loop itself, so no thread is involved and none is woken."""
+        loop = asyncio.get_running_loop()
+        rid = next(self._ids)
+        fut: asyncio.Future = loop.create_future()
+
+        def readable() -> None:
+            try:
+                for reply in self._frames(os.read(self.rfd, 1 << 16)):
+                    if isinstance(reply, dict) and reply.get("id") == rid and not fut.done():
+                        fut.set_result(reply)
+            except (OSError, EOFError, FrameError) as exc:
+                if not fut.done():
+                    fut.set_exception(exc)
+                loop.remove_reader(self.rfd)
+
+        def expire() -> None:
+            if not fut.done():
+                fut.set_exception(TimeoutError("no reply before the deadline"))
+
+        try:
+            data = encode_frame({**msg, "id": rid})
+            if len(data) <= _INLINE_WRITE:
+                # The server has read every earlier request (it answered them),
+                # so the channel is empty and a small frame cannot block.
+                write_all(self.wfd, data)
+            else:
+                await loop.run_in_executor(None, write_all, self.wfd, data)
+            loop.add_reader(self.rfd, readable)
+            timer = loop.call_later(timeout, expire)
+            try:
+                return await fut
+            finally:
+                timer.cancel()
+                loop.remove_reader(self.rfd)
+        except (OSError, EOFError, TimeoutError, FrameError) as exc:
+            # Killing waits for the server to exit (up to seconds): not on the loop.
+            await loop.run_in_executor(None, functools.partial(self.kill, keep_log=True))
+            raise self._lost(exc) from None
 
     def send(self, msg: dict) -> None:
         try:
@@ -184,6 +244,12 @@ class ServerHandle:
         self.kill()
 
 
+def _retrieve(task: asyncio.Future) -> None:
+    # Nobody awaits an exchange whose caller was cancelled: consume its outcome.
+    if not task.cancelled():
+        task.exception()
+
+
 def popen_kill(proc: subprocess.Popen, extra: Callable[[], None] | None = None) -> Callable[[], None]:
     def kill() -> None:
         if extra is not None:
@@ -201,23 +267,31 @@ def popen_kill(proc: subprocess.Popen, extra: Callable[[], None] | None = None) 
 
 
 class _Slot:
-    __slots__ = ("handle", "busy", "generation")
+    __slots__ = ("handle", "busy", "generation", "idle_since")
 
     def __init__(self) -> None:
         self.handle: ServerHandle | None = None
         self.busy = False
         self.generation = 0
+        self.idle_since = 0.0
 
 
 class ServerPool:
-    """``size`` servers; ``acquire`` blocks until one (or the pinned one) is idle."""
+    """``size`` servers; ``acquire`` blocks until one (or the pinned one) is idle.
+
+    An idle server is picked least recently used first: after each reply a
+    server forks its next spare and tidies up, so the one idle longest is the
+    one most likely done with that and ready to answer at once.  Threads wait
+    on a condition; coroutines (:meth:`aacquire`) wait on a future that
+    :meth:`release` resolves by handing the slot over directly.
+    """
 
     def __init__(self, launch: Callable[[int], ServerHandle], size: int) -> None:
         self._launch = launch
         self._slots = [_Slot() for _ in range(size)]
         self._cond = threading.Condition()
         self._closed = False
-        self._rr = 0
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future, int | None]] = []
 
     @property
     def size(self) -> int:
@@ -249,27 +323,34 @@ class ServerPool:
             slot.generation += 1
         return slot.handle
 
+    def _needs_launch(self, i: int) -> bool:
+        h = self._slots[i].handle
+        return h is None or h.dead
+
+    def _pick(self, pinned: int | None) -> int | None:
+        """Under the lock: an idle slot to take (marked busy), or None."""
+        if self._closed:
+            raise SandboxError("executor is closed")
+        if pinned is not None:
+            i = pinned if not self._slots[pinned].busy else None
+        else:
+            i, best = None, None
+            for j, s in enumerate(self._slots):
+                if s.busy:
+                    continue
+                # live servers first, then the one idle longest
+                key = (s.handle is None or s.handle.dead, s.idle_since)
+                if best is None or key < best:
+                    i, best = j, key
+        if i is not None:
+            self._slots[i].busy = True
+        return i
+
     def acquire(self, pinned: int | None = None) -> tuple[int, ServerHandle, int]:
         """Returns ``(slot, handle, generation)``; the caller must :meth:`release`."""
         with self._cond:
-            while True:
-                if self._closed:
-                    raise SandboxError("executor is closed")
-                if pinned is not None:
-                    if not self._slots[pinned].busy:
-                        i = pinned
-                        break
-                else:
-                    idle = [j for j, s in enumerate(self._slots) if not s.busy]
-                    if idle:
-                        # Prefer a live server; rotate so load spreads.
-                        live = [j for j in idle if self._slots[j].handle and not self._slots[j].handle.dead]
-                        pick = live or idle
-                        i = pick[self._rr % len(pick)]
-                        self._rr += 1
-                        break
+            while (i := self._pick(pinned)) is None:
                 self._cond.wait()
-            self._slots[i].busy = True
         try:
             handle = self._ensure(i)  # relaunch outside the lock
         except BaseException:
@@ -277,9 +358,55 @@ class ServerPool:
             raise
         return i, handle, self._slots[i].generation
 
+    async def aacquire(self, pinned: int | None = None) -> tuple[int, ServerHandle, int]:
+        """:meth:`acquire` for coroutines: waits without holding a thread."""
+        loop = asyncio.get_running_loop()
+        with self._cond:
+            i = self._pick(pinned)
+            if i is None:
+                fut: asyncio.Future = loop.create_future()
+                self._waiters.append((loop, fut, pinned))
+        if i is None:
+            try:
+                i = await fut
+            except asyncio.CancelledError:
+                with self._cond:
+                    self._waiters = [w for w in self._waiters if w[1] is not fut]
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    self.release(fut.result())  # handed over just as we were cancelled
+                raise
+        try:
+            if self._needs_launch(i):  # a (re)launch takes seconds: not on the loop
+                await loop.run_in_executor(None, self._ensure, i)
+            handle = self._ensure(i)
+        except BaseException:
+            self.release(i)
+            raise
+        return i, handle, self._slots[i].generation
+
+    def _deliver(self, fut: asyncio.Future, i: int) -> None:
+        if fut.done():  # cancelled meanwhile: pass the slot on
+            self.release(i)
+        else:
+            fut.set_result(i)
+
     def release(self, i: int) -> None:
         with self._cond:
-            self._slots[i].busy = False
+            slot = self._slots[i]
+            for k, (loop, fut, pinned) in enumerate(self._waiters):
+                if pinned is None or pinned == i:
+                    del self._waiters[k]
+                    # stays busy: handed straight to the waiting coroutine
+                    try:
+                        if asyncio._get_running_loop() is loop:
+                            loop.call_soon(self._deliver, fut, i)
+                        else:
+                            loop.call_soon_threadsafe(self._deliver, fut, i)
+                    except RuntimeError:  # its loop is closed: try the next waiter
+                        continue
+                    return
+            slot.busy = False
+            slot.idle_since = time.monotonic()
             self._cond.notify_all()
 
     def handles(self) -> list[ServerHandle]:
@@ -290,6 +417,13 @@ class ServerPool:
             self._closed = True
             self._cond.notify_all()
             handles = [s.handle for s in self._slots if s.handle is not None]
+            waiters, self._waiters = self._waiters, []
+        for loop, fut, _ in waiters:
+            err = SandboxError("executor is closed")
+            try:
+                loop.call_soon_threadsafe(lambda f=fut, e=err: f.done() or f.set_exception(e))
+            except RuntimeError:  # that loop is closed already
+                pass
         for h in handles:
             h.close()
 
@@ -297,8 +431,11 @@ class ServerPool:
 class PooledExecutor:
     """Executor over a :class:`ServerPool`; subclasses implement :meth:`_launch`.
 
-    Thread-safe: ``run`` may be called from many threads; ``arun`` runs the
-    blocking wait in a private thread pool so the event loop never blocks.
+    Thread-safe: ``run`` may be called from many threads.  ``arun`` (and a
+    session's ``arun``) talks to the server from the event loop itself: the
+    request is written inline and the reply read by a loop reader callback, so
+    a job costs no thread hop; the loop never blocks (server launches and large
+    writes go to a thread).
     """
 
     kind = "pooled"
@@ -407,7 +544,32 @@ class PooledExecutor:
 
     async def arun(self, job: Job | str) -> ExecResult:
         """``run`` without blocking the event loop (starting the pool included)."""
-        return await self._in_thread(self.run, job)
+        job = self._coerce(job)
+        reply, _, _ = await self._arequest(job.wire(self.limits))
+        return ExecResult.from_wire(reply, self.kind)
+
+    async def _apool(self) -> ServerPool:
+        if self._pool is None:  # start() takes seconds: not on the loop's thread
+            await asyncio.get_running_loop().run_in_executor(None, self._pool_or_start)
+        assert self._pool is not None
+        return self._pool
+
+    async def _arequest(self, wire: dict, pinned: int | None = None) -> tuple[dict, int, int]:
+        pool = await self._apool()
+        i, handle, gen = await pool.aacquire(pinned)
+        msg = {"op": "run", "job": wire}
+        exchange = asyncio.ensure_future(self._exchange(pool, i, handle, msg, wire["timeout_s"]))
+        # Shielded: a caller cancelled mid-job gives the server back only once
+        # it has answered, exactly like a thread blocked in run() would.
+        exchange.add_done_callback(_retrieve)
+        reply = await asyncio.shield(exchange)
+        return reply, i, gen
+
+    async def _exchange(self, pool: ServerPool, i: int, handle: ServerHandle, msg: dict, timeout_s: float) -> dict:
+        try:
+            return await handle.arequest(msg, timeout_s + self.config.reply_grace_s)
+        finally:
+            pool.release(i)
 
     async def _in_thread(self, fn: Callable, *args: object):
         loop = asyncio.get_running_loop()
@@ -423,13 +585,14 @@ class PooledExecutor:
 
     def session(self) -> Session:
         """A persistent interpreter (variables survive between runs); see :class:`Session`."""
-        from .session import Session
-
         return Session(self)
 
-    # used by Session
+    # used by Session (see session.SessionHost)
     def _session_request(self, wire: dict, pinned: int | None) -> tuple[dict, int, int]:
         return self._request(wire, pinned)
+
+    async def _session_arequest(self, wire: dict, pinned: int | None) -> tuple[dict, int, int]:
+        return await self._arequest(wire, pinned)
 
     def _session_close(self, sid: str, pinned: int, generation: int) -> None:
         pool = self._pool

@@ -23,20 +23,40 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .base import ExecResult, Job
+from .base import ExecResult, Job, Limits
 
-if TYPE_CHECKING:
-    from .pool import PooledExecutor
+__all__ = ["Session", "SessionHost"]
 
-__all__ = ["Session"]
+
+class SessionHost(Protocol):
+    """What a :class:`Session` needs from its executor (``PooledExecutor`` provides it).
+
+    Declared here so that this module depends on ``base`` only and ``pool``
+    depends on it, never the other way round.  ``*_request`` send one cell to
+    the server of slot ``pinned`` (any idle one when None) and return
+    ``(reply, slot, server generation)``.
+    """
+
+    kind: str
+    limits: Limits
+
+    def _session_request(self, wire: dict, pinned: int | None) -> tuple[dict, int, int]: ...
+
+    async def _session_arequest(self, wire: dict, pinned: int | None) -> tuple[dict, int, int]: ...
+
+    def _session_close(self, sid: str, pinned: int, generation: int) -> None: ...
+
+    async def _in_thread(self, fn, *args): ...
+
+    def close(self) -> None: ...
 
 
 class Session:
     """Persistent interpreter bound to one executor; cells run in order."""
 
-    def __init__(self, executor: PooledExecutor, owns_executor: bool = False) -> None:
+    def __init__(self, executor: SessionHost, owns_executor: bool = False) -> None:
         self.executor = executor
         self.id = uuid.uuid4().hex
         self.cells = 0
@@ -53,22 +73,34 @@ class Session:
         job = Job(code=job) if isinstance(job, str) else job
         with self._lock:
             wire = job.wire(self.executor.limits, session=self.id)
-            reply, slot, gen = self.executor._session_request(wire, self._slot)
-            # Same slot but a new server generation: the old interpreter died
-            # with the previous server, whatever the new one says.
-            lost = self._slot is not None and gen != self._generation
-            self._slot, self._generation = slot, gen
-            self.cells += 1
+            return self._result(*self.executor._session_request(wire, self._slot))
+
+    def _result(self, reply: dict, slot: int, gen: int) -> ExecResult:
+        # Same slot but a new server generation: the old interpreter died
+        # with the previous server, whatever the new one says.
+        lost = self._slot is not None and gen != self._generation
+        self._slot, self._generation = slot, gen
+        self.cells += 1
         res = ExecResult.from_wire(reply, self.executor.kind)
         if lost:
             res.session_reset = True
         return res
 
     async def arun(self, job: Job | str) -> ExecResult:
-        """``run`` without blocking the event loop."""
-        # The executor's own thread pool: the loop's default one is small and a
-        # batch may hold many sessions at once.
-        return await self.executor._in_thread(self.run, job)
+        """``run`` without blocking the event loop (and without a thread hop)."""
+        if self._closed:
+            raise RuntimeError("session is closed")
+        job = Job(code=job) if isinstance(job, str) else job
+        arequest = getattr(self.executor, "_session_arequest", None)
+        # Cells run in order: a cell already running (from a thread or another
+        # task) makes this one wait in a thread rather than on the loop.
+        if arequest is None or not self._lock.acquire(blocking=False):
+            return await self.executor._in_thread(self.run, job)
+        try:
+            wire = job.wire(self.executor.limits, session=self.id)
+            return self._result(*await arequest(wire, self._slot))
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """Kill the interpreter (idempotent)."""

@@ -28,6 +28,9 @@ command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)  # headless check of
 # Coq prover (tools/provers/coq.py): coqidetop/coqc and the Coquelicot library miniF2F-Coq imports
 command -v coqidetop.opt >/dev/null 2>&1 || command -v coqidetop >/dev/null 2>&1 || apt_pkgs+=(coq)
 [ -e /usr/lib/ocaml/coq/user-contrib/Coquelicot/Coquelicot.vo ] || [ -e /usr/lib/coq/user-contrib/Coquelicot/Coquelicot.vo ] || apt_pkgs+=(libcoq-coquelicot)
+# the warm Coq pool builds its assumption-memo plugin (tools/provers/coq_memo.py) with these
+command -v ocamlfind >/dev/null 2>&1 || apt_pkgs+=(ocaml-findlib)
+[ -e /usr/lib/ocaml/coq-core/vernac/assumptions.cmi ] || apt_pkgs+=(libcoq-core-ocaml-dev)
 command -v eprover >/dev/null 2>&1 || apt_pkgs+=(eprover)  # second FOL prover, cross-checks z3 for LINC
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

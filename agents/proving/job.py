@@ -34,6 +34,11 @@ counted at the start (``library_version_mismatch`` in report and trace, a
 warning in ``report.md``) and handled by ``prover.version_mismatch``
 (``exclude`` default, ``warn``, ``error``: the job refuses to start).
 
+``method="whole_proof"`` runs :class:`~.whole_proof.WholeProof` instead (one arm,
+``whole_proof``: DeepSeek-Prover sampling with truncate-and-resume, no library),
+with the same checkpoints, resume and report, so that LEGO and whole-proof
+sampling are compared at the tokens the reports show.
+
 Example (real Coq; any backend)::
 
     import asyncio
@@ -57,7 +62,7 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,10 +75,18 @@ from ..trace import append_jsonl
 from .evolver import Evolver
 from .lego import LegoProver, prover_versions
 from .library import VersionMismatch, version_mismatch
+from .whole_proof import WholeProof
 
 __all__ = ["JobMismatch", "ProveJob", "ProveJobConfig", "ProveState", "build_report", "load_rows", "render_markdown"]
 
-ARMS = ("library", "baseline")
+ARMS = ("library", "baseline", "whole_proof")
+
+
+def job_arms(config: "ProveJobConfig") -> list[str]:
+    """The arms a job runs: LEGO with and (unless ``baseline=False``) without the library, or whole-proof."""
+    if config.method == "whole_proof":
+        return ["whole_proof"]
+    return ["library", "baseline"] if config.baseline else ["library"]
 
 
 class JobMismatch(ValueError):
@@ -83,10 +96,12 @@ class JobMismatch(ValueError):
 class ProveJobConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attempts: int = Field(1, ge=1)
+    method: Literal["lego", "whole_proof"] = "lego"  # whole_proof: one arm, WholeProof, no library
     baseline: bool = True
     evolve_every: int = Field(1, ge=0)  # an evolver step after every K library attempts (0: never)
     concurrency: int = Field(1, ge=1)  # problems in flight at once (1: the library grows problem by problem)
     prover: LegoProver.Config = Field(default_factory=LegoProver.Config)
+    whole_proof: WholeProof.Config = Field(default_factory=WholeProof.Config)
     evolver: Evolver.Config = Field(default_factory=Evolver.Config)
     budget: Budget | None = None  # per attempt (LLM calls, tokens, wall time)
 
@@ -96,7 +111,7 @@ class ProveState(BaseModel):
 
     done: int = 0
     total: int = 0
-    solved: dict[str, int] = Field(default_factory=lambda: {a: 0 for a in ARMS})
+    solved: dict[str, int] = Field(default_factory=lambda: {"library": 0, "baseline": 0})  # per arm run
     library_size: int = 0
     reuse: int = 0  # successful attempts that used a library lemma
     errors: int = 0
@@ -208,9 +223,11 @@ class ProveJob:
                    if f"{arm}/{a}/{p.name}" not in finished and (arm, p.name) not in solved)
 
     def arms(self) -> list[str]:
-        return ["library", "baseline"] if self.config.baseline else ["library"]
+        return job_arms(self.config)
 
     def _library_size(self) -> int:
+        if self.store is None:  # a whole_proof job may run without a library
+            return 0
         return self.store.count(kind="lemma", language=self.language, status="verified")  # type: ignore[arg-type]
 
     async def run(self) -> ProveState:
@@ -230,7 +247,7 @@ class ProveJob:
                 solved[r["arm"]].add(r["problem"])
         st = self.state
         st.total = c.attempts * len(self.problems) * len(self.arms())
-        st.solved = {a: len(solved[a]) for a in ARMS}
+        st.solved = {a: len(solved[a]) for a in self.arms()}
         st.reuse = sum(1 for r in rows if r.get("kind") == "attempt" and r.get("proved") and r.get("used"))
         st.library_size = await asyncio.to_thread(self._library_size)
         lib_steps = sum(1 for r in rows if r.get("kind") == "attempt" and r.get("arm") == "library"
@@ -285,14 +302,15 @@ class ProveJob:
         use_library = arm == "library"
         ctx = RunContext.for_problem(self.backend, problem.name, self.config.budget, prover=self.prover,
                                      store=self.store if use_library else None, run_id=self.run_id)
-        node = LegoProver(self.config.prover, use_library=use_library)
+        node = (WholeProof(self.config.whole_proof) if arm == "whole_proof"
+                else LegoProver(self.config.prover, use_library=use_library))
         t0 = time.time()
         row: dict[str, Any] = dict(key=f"{arm}/{attempt}/{problem.name}", kind="attempt", arm=arm, attempt=attempt,
                                    problem=problem.name, proved=False, used=[], used_names=[],
                                    prover_confined=self.prover_confined)
         try:
             out = await node(ctx, name=problem.name, statement=problem.statement, header=problem.header)
-            row.update(status="ok", **out.model_dump(mode="json", exclude={"sketch"}))
+            row.update(status="ok", **out.model_dump(mode="json", exclude={"sketch", "status", "answer"}))
             if not out.proved:
                 row["proof"] = out.proof[:4000]
             if use_library:
@@ -359,7 +377,7 @@ def build_report(rows: list[dict], problems: list[str], config: ProveJobConfig, 
     attempts = [r for r in latest.values() if r.get("kind") == "attempt" and r.get("problem") in set(problems)]
     evolves = [r for r in latest.values() if r.get("kind") == "evolve"]
     arms: dict[str, dict] = {}
-    for arm in (["library", "baseline"] if config.baseline else ["library"]):
+    for arm in job_arms(config):
         mine = [r for r in attempts if r["arm"] == arm]
         first_solved: dict[str, int] = {}
         for r in mine:
@@ -387,7 +405,7 @@ def build_report(rows: list[dict], problems: list[str], config: ProveJobConfig, 
                              for i in r.get("version_mismatch", [])})
     excluded = sorted({i for r in lib_attempts if r.get("version_excluded") for i in r.get("version_mismatch", [])})
     report: dict[str, Any] = {
-        "run_id": run_id, "dataset": dataset, "model": model, "problems": len(problems),
+        "run_id": run_id, "dataset": dataset, "model": model, "problems": len(problems), "method": config.method,
         "attempts": config.attempts, "language": language, "versions": versions or {},
         "version_mismatch": {"policy": config.prover.version_mismatch, "library": library_mismatch or {},
                              "shown": shown_mismatch, "excluded": excluded},
@@ -451,7 +469,7 @@ def render_markdown(report: dict) -> str:
     arms = report["arms"]
     names = list(arms)
     lines = [f"# lemmaflow prove: {report['dataset'] or 'problems'} ({report['problems']} problems, "
-             f"{report['attempts']} attempts, model {report['model']})", "",
+             f"{report['attempts']} attempts, model {report['model']}, method {report.get('method', 'lego')})", "",
              f"Prover: {report.get('language', 'coq')}, "
              + (", ".join(f"{k} {v}" for k, v in report.get("versions", {}).items()) or "versions unknown"), ""]
     vm = report.get("version_mismatch") or {}
@@ -485,6 +503,9 @@ def render_markdown(report: dict) -> str:
     totals = [arms[a]["prompt_tokens"] + arms[a]["completion_tokens"] + (ev["tokens"] if a == "library" else 0)
               for a in names]
     lines.append("| all tokens (library: with the evolver) | " + " | ".join(str(t) for t in totals) + " |")
+    # equal-tokens comparison across runs (LEGO vs whole-proof vs tree search): solved per 1k tokens spent
+    lines.append("| solved per 1k tokens | " + " | ".join(
+        f"{1000 * arms[a]['solved'] / t:.3f}" if t else "-" for a, t in zip(names, totals)) + " |")
     if eq.get("baseline_short"):
         lines += ["", f"The baseline spent {eq['baseline_tokens']} generated tokens, fewer than the library arm's "
                       f"{eq['library_tokens']}: rerun with more --attempts for a comparison at equal compute."]

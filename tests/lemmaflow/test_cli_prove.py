@@ -15,7 +15,7 @@ def test_help_and_bad_input(tmp_path, capsys):
     assert e.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--dataset", "--attempts", "--library", "--limit", "--out", "--no-baseline", "--repair-rounds",
-                 "--concurrency", "--max-attempt-tokens"):
+                 "--concurrency", "--max-attempt-tokens", "--method", "--samples", "--resumes"):
         assert flag in text
     assert main(["prove", "--dataset", "minif2f-lean:valid", "--out", str(tmp_path / "o")]) == 2
     assert "unknown dataset" in capsys.readouterr().err
@@ -56,3 +56,24 @@ def test_prove_end_to_end_checkpoints_and_resumes(tmp_path):
     again = lemmaflow(*args)
     assert again.returncode == 0 and "nothing to do" in again.stderr
     assert (out / "attempts.jsonl").read_text().splitlines() == lines
+
+
+@pytest.mark.embedded
+def test_prove_whole_proof_method_on_the_embedded_model(tmp_path):
+    """`prove --method whole_proof` on one miniF2F-Coq problem: real model, real Coq, one arm, tokens reported."""
+    out = tmp_path / "out"
+    r = lemmaflow("prove", "--method", "whole_proof", "--dataset", "minif2f-coq:valid", "--problems",
+                  "mathd_algebra_109", "--attempts", "1", "--samples", "2", "--resumes", "1", "--max-tokens", "32",
+                  "--out", str(out), "--library", str(tmp_path / "lib.db"), "--embedder", "hashing-256",
+                  "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(x) for x in (out / "attempts.jsonl").read_text().splitlines()]
+    assert [(x["kind"], x["arm"], x["problem"], x["status"]) for x in rows] == [
+        ("attempt", "whole_proof", "mathd_algebra_109", "ok")]
+    row = rows[0]
+    assert row["samples_used"] == 2 and len(row["attempts"]) == 2 + row["resumes_used"]
+    assert 0 < row["completion_tokens"] <= (2 + row["resumes_used"]) * 32 and row["tokens"] == row["completion_tokens"]
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["arms"]) == ["whole_proof"] and report["method"] == "whole_proof"
+    assert report["arms"]["whole_proof"]["completion_tokens"] == row["completion_tokens"]
+    assert "method whole_proof" in r.stdout and "| solved per 1k tokens |" in r.stdout

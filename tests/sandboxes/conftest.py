@@ -44,9 +44,16 @@ def selected_backends() -> list[str]:
     return wanted
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "pooled: runs on the backends that keep warm servers (not subprocess)")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", selected_backends(), indirect=True)
+        kinds = selected_backends()
+        if metafunc.definition.get_closest_marker("pooled"):
+            kinds = [k for k in kinds if k != "subprocess"]
+        metafunc.parametrize("backend", kinds, indirect=True)
 
 
 @pytest.fixture(scope="session")

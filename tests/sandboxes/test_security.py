@@ -384,6 +384,19 @@ def test_background_child_of_a_session_cell_is_killed(executor, backend):
         assert s.run("keep").value == "1"
 
 
+def test_orphaned_grandchild_of_a_session_cell_is_killed(executor, backend):
+    # The middle process exits, so the sleeper is reparented to the server (its
+    # subreaper): an untracked pid that the server's stray scan must still find.
+    with executor.session() as s:
+        s.run("keep = 1")
+        n = settle(backend, executor)
+        r = s.run("import os, time\nif os.fork() == 0:\n    if os.fork() == 0:\n        time.sleep(600)\n"
+                  "    os._exit(0)\nos.wait()\n'forked'")
+        assert r.value == "'forked'"
+        assert len(wait_for_count_at_most(backend, n, timeout=8)) <= n
+        assert s.run("keep").value == "1"
+
+
 def test_seccomp_cannot_be_lifted(executor, baseline):
     r, out = run_probe(executor, (
         "import ctypes\n"

@@ -49,6 +49,7 @@ from .base import ProofResult, ProofTask, ProverMessage
 from .base import ProverUnavailable
 from .coq_check import DEFAULT_PRELUDE, CheckPlan, PlanError, PlannedSentence, assumption_verdict, build_plan
 from .coq_ide import CoqIdeSession, IdeFailure, SessionDead, SessionTimeout, find_coqidetop
+from .coq_memo import plugin_path, plugin_sentences
 from .coq_text import split_sentences
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ class CoqConfig(BaseModel):
     start_timeout_s: float = Field(180.0, gt=0)
     # Every coqidetop runs confined (docs/prover-confinement.md); False opts out explicitly.
     confine: bool = True
+    # Walk the preloaded libraries once per session in the assumption check (plugin, see coq_memo);
+    # falls back to plain Print Assumptions when the plugin cannot be built. Same verdicts either way.
+    assumption_memo: bool = True
 
 
 def interpret_failure(plan: CheckPlan, sentence: PlannedSentence, text: str, byte_loc: int | None) -> ProofResult:
@@ -108,33 +112,61 @@ def interpret_failure(plan: CheckPlan, sentence: PlannedSentence, text: str, byt
 
 
 class _Session:
-    def __init__(self, cfg: CoqConfig) -> None:
+    def __init__(self, cfg: CoqConfig, plugin_dir: str | None = None) -> None:
         self.cfg = cfg
+        self.plugin_dir = plugin_dir
         self.ide = CoqIdeSession(
             args=cfg.coq_args,
             memory_limit_bytes=cfg.memory_limit_mb << 20 if cfg.memory_limit_mb else None,
             confine=cfg.confine,
+            env={"OCAMLPATH": plugin_dir} if plugin_dir else None,
         )
         self.base = 0
         self.header: str | None = None
         self.header_state = 0
         self.starts = 0
+        self.memo = False  # this process loaded the memo plugin and sealed its preload
+        self.memo_error: str | None = None
 
     def start(self) -> None:
+        try:
+            self._start(self.plugin_dir)
+        except _PluginLoadError as e:
+            # The plugin built but does not load in this process (e.g. a confinement that hides its folder):
+            # run without the memo (plain Print Assumptions: same verdicts, slower on successful proofs).
+            self.memo_error = str(e)
+            self._start(None)
+
+    def _start(self, plugin_dir: str | None) -> None:
         self.ide.kill()
+        self.ide.env = {"OCAMLPATH": plugin_dir} if plugin_dir else None
         self.ide.start(self.cfg.start_timeout_s)
         state = self.ide.root
-        for s in split_sentences(self.cfg.preload):
-            sid = self.ide.add(s.text, state, self.cfg.start_timeout_s)
+        preload = [s.text for s in split_sentences(self.cfg.preload)]
+        # The memo plugin seals the libraries loaded now: before any task's header or model text.
+        sealing = plugin_sentences() if plugin_dir else []
+        for i, text in enumerate(preload + sealing):
+            sid = self.ide.add(text, state, self.cfg.start_timeout_s)
             if isinstance(sid, IdeFailure):
-                raise RuntimeError(f"preload failed at {s.text!r}: {sid.text}")
+                if i >= len(preload):  # Declare ML Module runs when added (it extends the grammar)
+                    raise _PluginLoadError(f"the assumption-memo plugin does not load: {sid.text.strip()[:300]}")
+                raise RuntimeError(f"preload failed at {text!r}: {sid.text}")
             state = sid
-        st = self.ide.status(self.cfg.start_timeout_s)
-        if not st.ok:
-            raise RuntimeError(f"preload failed: {st.failure.text if st.failure else ''}")
+            if i == len(preload) - 1 or (i == len(preload) + len(sealing) - 1 and sealing):
+                st = self.ide.status(self.cfg.start_timeout_s)
+                if not st.ok:
+                    what = st.failure.text if st.failure else ""
+                    if i >= len(preload):
+                        raise _PluginLoadError(f"the assumption-memo plugin does not load: {what}")
+                    raise RuntimeError(f"preload failed: {what}")
+        self.memo = bool(sealing)
         self.base = state
         self.header, self.header_state = None, state
         self.starts += 1
+
+
+class _PluginLoadError(RuntimeError):
+    pass
 
 
 class CoqProver:
@@ -151,6 +183,12 @@ class CoqProver:
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self.plugin_dir: str | None = None  # set by start() when the assumption memo is in use
+
+    @property
+    def assumption_memo(self) -> bool:
+        """Whether checks use the assumption-memo plugin (see :mod:`.coq_memo`)."""
+        return any(s.memo for s in self._sessions)
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -160,7 +198,8 @@ class CoqProver:
             find_coqidetop()  # ProverUnavailable with an install hint
             if self.config.confine:
                 require_confinement()  # ProverConfinementUnavailable: what to install, how to opt out
-            self._sessions = [_Session(self.config) for _ in range(self.config.pool_size)]
+            self.plugin_dir = plugin_path() if self.config.assumption_memo else None
+            self._sessions = [_Session(self.config, self.plugin_dir) for _ in range(self.config.pool_size)]
             self._executor = ThreadPoolExecutor(self.config.pool_size, thread_name_prefix="coq")
             errors: list[BaseException] = []
 
@@ -297,6 +336,9 @@ class CoqProver:
 
     def _run(self, session: _Session, task: ProofTask, plan: CheckPlan, deadline: float) -> ProofResult:
         ide = session.ide
+        if session.memo:  # the same walk and output, the sealed libraries read from the memo (coq_memo)
+            last = plan.body[-1]
+            plan.body[-1] = PlannedSentence("Lemmaflow " + last.text, last.role, last.offset)
         ide.messages.clear()
         by_state: dict[int, PlannedSentence] = {}
         if session.header != task.header:

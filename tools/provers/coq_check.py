@@ -16,7 +16,10 @@ definitions):
    a weaker or different statement does not convert, ``Abort`` leaves no ``N.NAME``);
 4. ``Print Assumptions __lf_check_N.`` — every axiom the proof and the statement
    rest on, including ``Admitted`` lemmas, ``admit`` and unsafe flags
-   (``Unset Guard Checking`` shows as "assumed to be guarded").
+   (``Unset Guard Checking`` shows as "assumed to be guarded"). A warm session
+   with the memo plugin runs ``Lemmaflow Print Assumptions`` instead: the same
+   walk and output, except that the libraries preloaded before any untrusted
+   text are walked once per session (:mod:`.coq_memo`).
 
 Proved iff all of it succeeds and every assumption is on :data:`ALLOWED_AXIOMS`
 or declared by the task's header (a dataset ``Parameter``/``Axiom``).
@@ -141,8 +144,13 @@ def header_axioms(header: str) -> set[str]:
     return names
 
 
-def build_plan(task: ProofTask, prelude: str = DEFAULT_PRELUDE, nonce: str | None = None) -> CheckPlan:
-    """Lay out the sentences of one check (see the module docstring)."""
+def build_plan(task: ProofTask, prelude: str = DEFAULT_PRELUDE, nonce: str | None = None,
+               assumptions_command: str = "Print Assumptions") -> CheckPlan:
+    """Lay out the sentences of one check (see the module docstring).
+
+    ``assumptions_command``: ``"Lemmaflow Print Assumptions"`` in a warm session that loaded the
+    assumption-memo plugin (:mod:`.coq_memo`; same output, library walk memoized).
+    """
     try:
         stmt = parse_statement(task.statement)
     except (ValueError, CoqSyntaxError) as e:
@@ -189,7 +197,7 @@ def build_plan(task: ProofTask, prelude: str = DEFAULT_PRELUDE, nonce: str | Non
     body += [
         PlannedSentence(f"End {n}.", "end"),
         PlannedSentence(f"Definition __lf_check_{n} : __lf_goal_{n} := fun _ => @{n}.{task.name}.", "check"),
-        PlannedSentence(f"Print Assumptions __lf_check_{n}.", "assumptions"),
+        PlannedSentence(f"{assumptions_command} __lf_check_{n}.", "assumptions"),
     ]
     allowed: set[str] = set(header_axioms(task.header))
     for full in ALLOWED_AXIOMS:

@@ -120,6 +120,7 @@ class CoqIdeSession:
     memory_limit_bytes: int | None = 4 << 30
     binary: str | None = None
     confine: bool = True  # False: the user opted out (full file-system rights)
+    env: dict[str, str] | None = None  # extra environment (OCAMLPATH of the assumption-memo plugin: read-only)
     pid: int | None = field(default=None, init=False)
     root: int = field(default=1, init=False)
     messages: dict[int, list[IdeMessage]] = field(default_factory=dict, init=False)
@@ -137,9 +138,13 @@ class CoqIdeSession:
         # Confined, the working directory is the sandbox's own scratch tmpfs; unconfined, a host one.
         self._workdir = None if self.confine else tempfile.mkdtemp(prefix="lemmaflow-coq-")
         cmd = [binary, "-main-channel", "stdfds", "-q", "-async-proofs", "off", "-native-compiler", "no", *self.args]
+        extra = dict(self.env or {})
+        # the memo plugin's folder (OCAMLPATH) is readable inside the confinement, like the libraries
+        plugin_dirs = [d for d in extra.get("OCAMLPATH", "").split(os.pathsep) if d]
         self._proc = spawn_prover(
             cmd, confine=self.confine, memory_limit_bytes=self.memory_limit_bytes, cwd=self._workdir,
-            env=coq_env() if self.confine else None, read_paths=coq_read_paths(self.args),
+            env={**(coq_env() if self.confine else {}), **extra} or None,
+            read_paths=coq_read_paths(self.args) + plugin_dirs,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
         self.pid = self._proc.pid
