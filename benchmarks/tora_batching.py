@@ -19,8 +19,9 @@ the node (prompt, ``SamplingParams``, ``TIR_STOPS``, output formatting, the
 per-step rules for code, non-code fences, answers and lengths), so the two
 runs differ only in scheduling.  Greedy decoding (temperature 0), so both runs
 write (nearly) the same chains; the table shows their rounds and tokens to
-prove equal work.  Runs alternate (continuous, sync, continuous, sync, ...)
-after a warm-up, on a fresh set of sessions each.  By default each question
+prove equal work.  Runs alternate (continuous, sync, sync, continuous, ...:
+the first big run after start-up is slower, whichever it is) after a warm-up,
+on a fresh set of sessions each.  By default each question
 ends with a request for a python block (``CODE_HINT``): the embedded 135M
 model writes code only when asked, and a run without code rounds measures
 nothing of tool-integrated reasoning.
@@ -182,8 +183,9 @@ def main() -> None:
               f"greedy, {args.prompt} prompt, model={backend.model_id}, sandbox={args.sandbox}")
         steps = _count_engine_steps(backend)
         runs: dict[str, list[tuple[float, list[dict]]]] = {"continuous": [], "round-sync": []}
-        for _ in range(args.repeats):
-            for label in runs:
+        for rep in range(args.repeats):
+            # The first big run after start-up is slower whatever it is: alternate who goes first.
+            for label in (list(runs) if rep % 2 == 0 else list(runs)[::-1]):
                 t, s0 = time.perf_counter(), steps[0]
                 if label == "continuous":
                     outs = asyncio.run(continuous(backend, executor, questions, node))
