@@ -113,6 +113,9 @@ class ServerHandle:
         # One decoder for both the blocking and the event-loop reader: a reply
         # is read in as few syscalls as the kernel hands it over.
         self._reader = FrameReader()
+        # Set while a coroutine awaits a reply (see await_reply): kill() calls
+        # it so that the waiter learns at once, like a thread blocked in read().
+        self._abort: Callable[[], None] | None = None
 
     def log_tail(self, n: int = 4000) -> str:
         if self._log_reader is not None:
@@ -208,6 +211,7 @@ class ServerHandle:
         def stop() -> None:
             nonlocal over
             over = True
+            self._abort = None
             timer.cancel()
             loop.remove_reader(self.rfd)
 
@@ -238,8 +242,15 @@ class ServerHandle:
                 threading.Thread(target=self._drain, args=(rid, deadline, release), daemon=True,
                                  name=f"lemmaflow-{self.name}-drain").start()
 
+        def abort() -> None:  # from kill(), on any thread; runs before any later reader of a reused fd
+            try:
+                loop.call_soon_threadsafe(finish, None, EOFError("channel closed"))
+            except RuntimeError:  # that loop is closed already
+                pass
+
         timer = loop.call_later(timeout, lambda: finish(None, TimeoutError("no reply before the deadline")))
         loop.add_reader(self.rfd, readable)
+        self._abort = abort
         fut.add_done_callback(cancelled)
         return fut
 
@@ -261,6 +272,9 @@ class ServerHandle:
         if self.dead:
             return
         self.dead = True
+        abort, self._abort = self._abort, None
+        if abort is not None:
+            abort()
         for fd in {self.rfd, self.wfd}:
             try:
                 os.close(fd)  # EOF alone makes a healthy server shut down

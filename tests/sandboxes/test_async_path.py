@@ -149,3 +149,23 @@ def test_session_aclose_ends_the_interpreter_without_a_thread(pooled):
 
     assert asyncio.run(main()) == before + 1
     assert _live_sessions(pooled) == before
+
+
+@pytest.mark.skipif("forkserver" not in selected_backends(), reason="forkserver not selected")
+def test_closing_the_executor_ends_an_arun_at_once():
+    ex = make_executor("forkserver", pool_size=1, limits=TEST_LIMITS, uid_base=UID_BASE["forkserver"] + 7168)
+    ex.start()
+
+    async def main():
+        job = asyncio.create_task(ex.arun(Job(code="import time; time.sleep(20)", timeout_s=30)))
+        await asyncio.sleep(0.3)
+        t = time.monotonic()
+        await asyncio.to_thread(ex.close)
+        with pytest.raises(SandboxCrashed):
+            await job
+        return time.monotonic() - t
+
+    try:
+        assert asyncio.run(main()) < 5  # not the job's 30 s deadline
+    finally:
+        ex.close()
