@@ -19,8 +19,9 @@ the node (prompt, ``SamplingParams``, ``TIR_STOPS``, output formatting, the
 per-step rules for code, non-code fences, answers and lengths), so the two
 runs differ only in scheduling.  Greedy decoding (temperature 0), so both runs
 write (nearly) the same chains; the table shows their rounds and tokens to
-prove equal work.  Runs alternate (continuous, sync, continuous, sync, ...)
-after a warm-up, on a fresh set of sessions each.  By default each question
+prove equal work.  Runs alternate (continuous, sync, sync, continuous, ...:
+the first big run after start-up is slower, whichever it is) after a warm-up,
+on a fresh set of sessions each.  By default each question
 ends with a request for a python block (``CODE_HINT``): the embedded 135M
 model writes code only when asked, and a run without code rounds measures
 nothing of tool-integrated reasoning.
@@ -136,6 +137,21 @@ async def continuous(backend, executor, questions: list[str], node) -> list[dict
 CODE_HINT = "\n\nWrite Python code in a ```python block to compute the answer."
 
 
+def _count_engine_steps(backend) -> list[int]:
+    """Count the in-process engine's decoding steps (a list, so the caller sees it grow)."""
+    count = [0]
+    engine = getattr(backend, "_engine", None)
+    if engine is not None:
+        step = engine.step
+
+        def counted():
+            count[0] += 1
+            return step()
+
+        engine.step = counted
+    return count
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-problems", type=int, default=8)
@@ -165,15 +181,18 @@ def main() -> None:
         asyncio.run(backend.generate([ChatPrompt.user("What is 2+2?")] * 4, SamplingParams(max_tokens=16)))
         print(f"ToRA on {len(questions)} GSM8K problems, max_rounds={args.max_rounds}, max_tokens={args.max_tokens}, "
               f"greedy, {args.prompt} prompt, model={backend.model_id}, sandbox={args.sandbox}")
+        steps = _count_engine_steps(backend)
         runs: dict[str, list[tuple[float, list[dict]]]] = {"continuous": [], "round-sync": []}
-        for _ in range(args.repeats):
-            for label in runs:
-                t = time.perf_counter()
+        for rep in range(args.repeats):
+            # The first big run after start-up is slower whatever it is: alternate who goes first.
+            for label in (list(runs) if rep % 2 == 0 else list(runs)[::-1]):
+                t, s0 = time.perf_counter(), steps[0]
                 if label == "continuous":
                     outs = asyncio.run(continuous(backend, executor, questions, node))
                 else:
                     outs = asyncio.run(round_synchronous(backend, executor, questions, node.config))
                 runs[label].append((time.perf_counter() - t, outs))
+                print(f"    {label:11s} run: {runs[label][-1][0]:6.1f} s, {steps[0] - s0} engine steps", flush=True)
         rate = {}
         for label, rs in runs.items():
             secs = [dt for dt, _ in rs]

@@ -113,6 +113,9 @@ class ServerHandle:
         # One decoder for both the blocking and the event-loop reader: a reply
         # is read in as few syscalls as the kernel hands it over.
         self._reader = FrameReader()
+        # Set while a coroutine awaits a reply (see await_reply): kill() calls
+        # it so that the waiter learns at once, like a thread blocked in read().
+        self._abort: Callable[[], None] | None = None
 
     def log_tail(self, n: int = 4000) -> str:
         if self._log_reader is not None:
@@ -162,7 +165,14 @@ class ServerHandle:
         rid = next(self._ids)
         try:
             write_all(self.wfd, encode_frame({**msg, "id": rid}))
-            deadline = time.monotonic() + timeout
+        except (OSError, FrameError) as exc:
+            self.kill(keep_log=True)
+            raise self._lost(exc) from None
+        return self.wait_reply(rid, time.monotonic() + timeout)
+
+    def wait_reply(self, rid: int, deadline: float) -> dict:
+        """Block until the reply to ``rid`` (``deadline``: a ``time.monotonic`` value)."""
+        try:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0 or not select.select([self.rfd], [], [], left)[0]:
@@ -174,46 +184,83 @@ class ServerHandle:
             self.kill(keep_log=True)
             raise self._lost(exc) from None
 
-    async def arequest(self, msg: dict, timeout: float) -> dict:
-        """``request`` on the running event loop: the reply is read by a reader
-        callback of the loop itself, so no thread is involved and none is woken."""
-        loop = asyncio.get_running_loop()
+    def frame(self, msg: dict) -> tuple[int, bytes]:
+        """(request id, encoded frame) of a request to write on the channel."""
         rid = next(self._ids)
+        return rid, encode_frame({**msg, "id": rid})
+
+    def await_reply(
+        self, loop: asyncio.AbstractEventLoop, rid: int, timeout: float, release: Callable[[], None],
+    ) -> asyncio.Future:
+        """Future of the reply to request ``rid``, read by a reader callback of
+        ``loop`` itself: no thread is involved and none is woken.
+
+        The future fails with the channel's error (OSError, EOFError,
+        FrameError) or TimeoutError.  ``release()`` is called the moment a
+        reply is in, before the future resolves, so the server goes to the next
+        waiter in the same loop turn; on errors the caller releases.  If the
+        caller cancels the future, a thread waits for the reply instead (the
+        loop may close before the server answers) and then releases the server,
+        or replaces it if it failed: exactly as long as a thread blocked in
+        :meth:`request` would have held it.
+        """
         fut: asyncio.Future = loop.create_future()
+        deadline = time.monotonic() + timeout
+        over = False
+
+        def stop() -> None:
+            nonlocal over
+            over = True
+            self._abort = None
+            timer.cancel()
+            loop.remove_reader(self.rfd)
+
+        def finish(reply: dict | None, exc: BaseException | None) -> None:
+            if over:
+                return
+            stop()
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                release()
+                fut.set_result(reply)
 
         def readable() -> None:
             try:
-                for reply in self._frames(os.read(self.rfd, 1 << 16)):
-                    if isinstance(reply, dict) and reply.get("id") == rid and not fut.done():
-                        fut.set_result(reply)
+                frames = self._frames(os.read(self.rfd, 1 << 16))
             except (OSError, EOFError, FrameError) as exc:
-                if not fut.done():
-                    fut.set_exception(exc)
-                loop.remove_reader(self.rfd)
+                finish(None, exc)
+                return
+            for reply in frames:
+                if isinstance(reply, dict) and reply.get("id") == rid:
+                    finish(reply, None)
+                    return
 
-        def expire() -> None:
-            if not fut.done():
-                fut.set_exception(TimeoutError("no reply before the deadline"))
+        def cancelled(f: asyncio.Future) -> None:
+            if f.cancelled() and not over:
+                stop()
+                threading.Thread(target=self._drain, args=(rid, deadline, release), daemon=True,
+                                 name=f"lemmaflow-{self.name}-drain").start()
 
-        try:
-            data = encode_frame({**msg, "id": rid})
-            if len(data) <= _INLINE_WRITE:
-                # The server has read every earlier request (it answered them),
-                # so the channel is empty and a small frame cannot block.
-                write_all(self.wfd, data)
-            else:
-                await loop.run_in_executor(None, write_all, self.wfd, data)
-            loop.add_reader(self.rfd, readable)
-            timer = loop.call_later(timeout, expire)
+        def abort() -> None:  # from kill(), on any thread; runs before any later reader of a reused fd
             try:
-                return await fut
-            finally:
-                timer.cancel()
-                loop.remove_reader(self.rfd)
-        except (OSError, EOFError, TimeoutError, FrameError) as exc:
-            # Killing waits for the server to exit (up to seconds): not on the loop.
-            await loop.run_in_executor(None, functools.partial(self.kill, keep_log=True))
-            raise self._lost(exc) from None
+                loop.call_soon_threadsafe(finish, None, EOFError("channel closed"))
+            except RuntimeError:  # that loop is closed already
+                pass
+
+        timer = loop.call_later(timeout, lambda: finish(None, TimeoutError("no reply before the deadline")))
+        loop.add_reader(self.rfd, readable)
+        self._abort = abort
+        fut.add_done_callback(cancelled)
+        return fut
+
+    def _drain(self, rid: int, deadline: float, release: Callable[[], None]) -> None:
+        try:
+            self.wait_reply(rid, deadline)
+        except SandboxCrashed:
+            pass  # killed by wait_reply: the next acquire launches a new server
+        finally:
+            release()
 
     def send(self, msg: dict) -> None:
         try:
@@ -225,6 +272,9 @@ class ServerHandle:
         if self.dead:
             return
         self.dead = True
+        abort, self._abort = self._abort, None
+        if abort is not None:
+            abort()
         for fd in {self.rfd, self.wfd}:
             try:
                 os.close(fd)  # EOF alone makes a healthy server shut down
@@ -242,12 +292,6 @@ class ServerHandle:
         if not self.dead:
             self.send({"op": "shutdown"})
         self.kill()
-
-
-def _retrieve(task: asyncio.Future) -> None:
-    # Nobody awaits an exchange whose caller was cancelled: consume its outcome.
-    if not task.cancelled():
-        task.exception()
 
 
 def popen_kill(proc: subprocess.Popen, extra: Callable[[], None] | None = None) -> Callable[[], None]:
@@ -393,18 +437,24 @@ class ServerPool:
     def release(self, i: int) -> None:
         with self._cond:
             slot = self._slots[i]
-            for k, (loop, fut, pinned) in enumerate(self._waiters):
-                if pinned is None or pinned == i:
-                    del self._waiters[k]
-                    # stays busy: handed straight to the waiting coroutine
-                    try:
-                        if asyncio._get_running_loop() is loop:
-                            loop.call_soon(self._deliver, fut, i)
-                        else:
-                            loop.call_soon_threadsafe(self._deliver, fut, i)
-                    except RuntimeError:  # its loop is closed: try the next waiter
+            k = 0
+            while k < len(self._waiters):
+                loop, fut, pinned = self._waiters[k]
+                if pinned is not None and pinned != i:
+                    k += 1
+                    continue
+                del self._waiters[k]
+                # stays busy: handed straight to the waiting coroutine
+                if asyncio._get_running_loop() is loop:
+                    if fut.done():  # cancelled while waiting: the next one
                         continue
+                    fut.set_result(i)
                     return
+                try:
+                    loop.call_soon_threadsafe(self._deliver, fut, i)
+                except RuntimeError:  # its loop is closed: the next one
+                    continue
+                return
             slot.busy = False
             slot.idle_since = time.monotonic()
             self._cond.notify_all()
@@ -557,19 +607,37 @@ class PooledExecutor:
     async def _arequest(self, wire: dict, pinned: int | None = None) -> tuple[dict, int, int]:
         pool = await self._apool()
         i, handle, gen = await pool.aacquire(pinned)
-        msg = {"op": "run", "job": wire}
-        exchange = asyncio.ensure_future(self._exchange(pool, i, handle, msg, wire["timeout_s"]))
-        # Shielded: a caller cancelled mid-job gives the server back only once
-        # it has answered, exactly like a thread blocked in run() would.
-        exchange.add_done_callback(_retrieve)
-        reply = await asyncio.shield(exchange)
-        return reply, i, gen
+        loop = asyncio.get_running_loop()
+        timeout = wire["timeout_s"] + self.config.reply_grace_s
 
-    async def _exchange(self, pool: ServerPool, i: int, handle: ServerHandle, msg: dict, timeout_s: float) -> dict:
         try:
-            return await handle.arequest(msg, timeout_s + self.config.reply_grace_s)
-        finally:
+            rid, data = handle.frame({"op": "run", "job": wire})
+            if len(data) <= _INLINE_WRITE:
+                # The server has read every earlier request (it answered them),
+                # so the channel is empty and a small frame cannot block.
+                write_all(handle.wfd, data)
+            else:
+                await loop.run_in_executor(None, write_all, handle.wfd, data)
+        except asyncio.CancelledError:
+            # cancelled while a large frame was being written: free the server once it answers
+            handle.await_reply(loop, rid, timeout, functools.partial(pool.release, i)).cancel()
+            raise
+        except (OSError, FrameError) as exc:
+            await loop.run_in_executor(None, functools.partial(handle.kill, keep_log=True))
             pool.release(i)
+            raise handle._lost(exc) from None
+        except BaseException:
+            pool.release(i)
+            raise
+        try:
+            # A reply releases the server itself; so does cancelling (once the server answers).
+            reply = await handle.await_reply(loop, rid, timeout, functools.partial(pool.release, i))
+        except (OSError, EOFError, TimeoutError, FrameError) as exc:
+            # Killing waits for the server to exit (up to seconds): not on the loop.
+            await loop.run_in_executor(None, functools.partial(handle.kill, keep_log=True))
+            pool.release(i)
+            raise handle._lost(exc) from None
+        return reply, i, gen
 
     async def _in_thread(self, fn: Callable, *args: object):
         loop = asyncio.get_running_loop()
@@ -600,6 +668,20 @@ class PooledExecutor:
             return
         try:
             i, handle, gen = pool.acquire(pinned)
+        except SandboxError:
+            return
+        try:
+            if gen == generation:
+                handle.send({"op": "close_session", "session": sid})
+        finally:
+            pool.release(i)
+
+    async def _session_aclose(self, sid: str, pinned: int, generation: int) -> None:
+        pool = self._pool
+        if pool is None:
+            return
+        try:
+            i, handle, gen = await pool.aacquire(pinned)
         except SandboxError:
             return
         try:

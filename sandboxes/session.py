@@ -48,6 +48,8 @@ class SessionHost(Protocol):
 
     def _session_close(self, sid: str, pinned: int, generation: int) -> None: ...
 
+    async def _session_aclose(self, sid: str, pinned: int, generation: int) -> None: ...
+
     async def _in_thread(self, fn, *args): ...
 
     def close(self) -> None: ...
@@ -99,6 +101,20 @@ class Session:
         try:
             wire = job.wire(self.executor.limits, session=self.id)
             return self._result(*await arequest(wire, self._slot))
+        finally:
+            self._lock.release()
+
+    async def aclose(self) -> None:
+        """``close`` without blocking the event loop (and without a thread hop)."""
+        host_aclose = getattr(self.executor, "_session_aclose", None)
+        if self._closed:
+            return
+        if self._owns or host_aclose is None or not self._lock.acquire(blocking=False):
+            return await self.executor._in_thread(self.close)
+        try:
+            self._closed = True
+            if self._slot is not None and self._generation is not None:
+                await host_aclose(self.id, self._slot, self._generation)
         finally:
             self._lock.release()
 

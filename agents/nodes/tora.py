@@ -109,7 +109,9 @@ class ToRA(Node):
             n=1, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens,
             stop=TIR_STOPS, include_stop_str_in_output=True,
         )
-        session = await asyncio.to_thread(executor.session)
+        # Made at once (no thread hop): every chain's first generate call then
+        # reaches the engine in the same burst.  Creating a session touches no server.
+        session = executor.session()
         chain, executions, failures, finish = "", [], 0, "max_rounds"
         try:
             # max_rounds executions, plus steps that stopped at a non-code fence.
@@ -150,7 +152,8 @@ class ToRA(Node):
                         finish = "corrections"
                         break
         finally:
-            await asyncio.to_thread(session.close)
+            aclose = getattr(session, "aclose", None)
+            await (aclose() if aclose is not None else asyncio.to_thread(session.close))
         ext = extract_answer(chain)
         answer = ext.answer if (finish == "answer" or ext.method in ("boxed", "answer_is")) else None
         return self.Outputs(answer=answer, chain=chain, rounds=len(executions), executions=executions, finish=finish)

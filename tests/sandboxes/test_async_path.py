@@ -83,6 +83,11 @@ def test_cancelled_arun_holds_its_server_until_the_job_ends(pooled):
         return [r.value for r in rs]
 
     assert asyncio.run(main()) == ["0", "1", "2", "3"]
+    # The loop is gone before the slow job ends: its server must still come back.
+    deadline = time.monotonic() + 5
+    while any(slot.busy for slot in pooled._pool._slots) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(slot.busy for slot in pooled._pool._slots)
 
 
 def test_concurrent_cells_of_one_session_run_in_order(pooled):
@@ -118,3 +123,49 @@ def test_server_dying_under_arun_is_reported_then_replaced():
             s.close()
 
         asyncio.run(main())
+
+
+def _live_sessions(ex) -> int:
+    return sum(h.request({"op": "ping"}, 10)["sessions"] for h in ex._pool.handles())
+
+
+def test_session_aclose_ends_the_interpreter_without_a_thread(pooled):
+    before = _live_sessions(pooled)
+
+    async def main():
+        asyncio.get_running_loop().set_default_executor(_NoThreads(1))
+        real, pooled._threads = pooled._threads, _NoThreads(1)
+        try:
+            s = pooled.session()
+            assert (await s.arun("v = 1; v")).value == "1"
+            opened = _live_sessions(pooled)  # (a blocking ping, fine in a test)
+            await s.aclose()
+            await s.aclose()  # idempotent
+            with pytest.raises(RuntimeError, match="closed"):
+                await s.arun("v")
+            return opened
+        finally:
+            pooled._threads = real
+
+    assert asyncio.run(main()) == before + 1
+    assert _live_sessions(pooled) == before
+
+
+@pytest.mark.skipif("forkserver" not in selected_backends(), reason="forkserver not selected")
+def test_closing_the_executor_ends_an_arun_at_once():
+    ex = make_executor("forkserver", pool_size=1, limits=TEST_LIMITS, uid_base=UID_BASE["forkserver"] + 7168)
+    ex.start()
+
+    async def main():
+        job = asyncio.create_task(ex.arun(Job(code="import time; time.sleep(20)", timeout_s=30)))
+        await asyncio.sleep(0.3)
+        t = time.monotonic()
+        await asyncio.to_thread(ex.close)
+        with pytest.raises(SandboxCrashed):
+            await job
+        return time.monotonic() - t
+
+    try:
+        assert asyncio.run(main()) < 5  # not the job's 30 s deadline
+    finally:
+        ex.close()
