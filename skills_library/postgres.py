@@ -38,10 +38,10 @@ class PostgresStore(SkillStore):
     dialect = "postgresql"
 
     def __init__(self, url: str, embedder: Embedder | None = None, *,
-                 near_threshold: float = DEFAULT_NEAR_THRESHOLD, connect_timeout_s: int = 10):
+                 near_threshold: float = DEFAULT_NEAR_THRESHOLD, connect_timeout_s: int = 10, **index_options):
         self._connect_timeout_s = connect_timeout_s
         self._depth = 0
-        super().__init__(url, embedder, near_threshold)
+        super().__init__(url, embedder, near_threshold, **index_options)
 
     def _connect(self) -> None:
         try:
@@ -109,6 +109,7 @@ class PostgresStore(SkillStore):
     def close(self) -> None:
         with self._lock:
             if getattr(self, "_conn", None) is not None:
+                self.flush_index()
                 self._conn.close()
                 self._conn = None
 

@@ -41,14 +41,14 @@ class SQLiteStore(SkillStore):
 
     def __init__(self, path: str | Path, embedder: Embedder | None = None, *,
                  near_threshold: float = DEFAULT_NEAR_THRESHOLD, busy_timeout_s: float = 60.0,
-                 synchronous: str = "NORMAL"):
+                 synchronous: str = "NORMAL", **index_options):
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous must be NORMAL, FULL or EXTRA")
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
         self._synchronous = synchronous.upper()
         self._depth = 0
-        super().__init__(f"sqlite:///{self.path}", embedder, near_threshold)
+        super().__init__(f"sqlite:///{self.path}", embedder, near_threshold, **index_options)
 
     def _connect(self) -> None:
         if str(self.path) != ":memory:":
@@ -111,6 +111,10 @@ class SQLiteStore(SkillStore):
         )
         return [r[0] for r in rows]
 
+    def _default_index_path(self):
+        # beside the database file, so it moves and is deleted with it; none for an in-memory db
+        return None if str(self.path) == ":memory:" else Path(f"{self.path}.ivf")
+
     def integrity_check(self) -> list[str]:
         problems = [r[0] for r in self._exec("PRAGMA integrity_check") if r[0] != "ok"]
         try:
@@ -124,5 +128,6 @@ class SQLiteStore(SkillStore):
     def close(self) -> None:
         with self._lock:
             if getattr(self, "_conn", None) is not None:
+                self.flush_index()
                 self._conn.close()
                 self._conn = None
