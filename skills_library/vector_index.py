@@ -191,7 +191,7 @@ class IVFIndex:
 
     @staticmethod
     def nlist_for(n: int) -> int:
-        return max(16, int(2 * np.sqrt(max(n, 1))))
+        return max(1, min(n, max(16, int(2 * np.sqrt(max(n, 1))))))
 
     @property
     def needs_retrain(self) -> bool:
