@@ -215,7 +215,12 @@ def main() -> None:
     ap.add_argument("--workdir", default=None, help="where the temporary databases go")
     args = ap.parse_args()
     out = Path(args.out)
-    done = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
+    latest = {}  # a rerun (--force) appends; the last line per (backend, size, vectors) counts
+    for line in out.read_text().splitlines() if out.exists() else []:
+        if line.strip():
+            r = json.loads(line)
+            latest[(r["backend"], r["n"], r["vectors"])] = r
+    done = list(latest.values())
     if not args.table:
         kind = "random" if args.random else "clustered"
         todo = [(b, int(s)) for s in args.sizes.split(",") for b in args.backends.split(",")
