@@ -108,7 +108,7 @@ class PostgresStore(SkillStore):
             "SELECT id FROM (SELECT id, r, 1 AS all_words FROM a UNION ALL "
             "SELECT id, ts_rank(tsv, to_tsquery('simple', ?)), 0 FROM o WHERE id NOT IN (SELECT id FROM a)) u "
             "ORDER BY all_words DESC, r DESC, id LIMIT ?",
-            (q, q_all, *params, k, q, *params, self.keyword_candidates, q, k),
+            (q, q_all, *params, k, q, *params, max(self.keyword_candidates, k), q, k),
         )
         return [r[0] for r in rows]
 

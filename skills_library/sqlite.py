@@ -112,7 +112,7 @@ class SQLiteStore(SkillStore):
         # and the best ones), then (2) the newest ``keyword_candidates`` rows matching any word
         # (an FTS5 rowid range). With fewer matches the ranking is exact bm25 over all of them.
         bound = self._exec("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC "
-                           "LIMIT 1 OFFSET ?", (q, self.keyword_candidates))
+                           "LIMIT 1 OFFSET ?", (q, max(self.keyword_candidates, k)))
         if not bound:
             return self._ranked(q, k, where, params)
         words = q.split(" OR ")

@@ -195,3 +195,23 @@ def test_reopen_loads_the_index_file_and_rejects_stale_or_corrupt_ones(big_store
 
 
 IVFIndex._orig_build = IVFIndex.__dict__["build"]
+
+
+def test_bounded_keyword_step_keeps_all_word_matches_first_and_filters(store):
+    """Past ``keyword_candidates`` matches the keyword step ranks the all-words rows plus a bounded
+    set of any-word rows: the best row (all words, added first, so outside the newest-rows window)
+    still comes first, and filters still hold."""
+    from lemmaflow.skills_library import Entry
+
+    best = store.add(Entry(kind="lemma", name="both", language="coq", source="common rare words",
+                           statement="common rare"), force=True).id
+    for i in range(30):
+        kind = ("lemma", "tool")[i % 2]
+        store.add(Entry(kind=kind, name=f"c{i}", language="coq" if kind == "lemma" else "python",
+                        source=f"common filler {i}", statement=f"common {i}"), force=True)
+    exact = [h.entry.id for h in store.search("common rare", k=8, mode="keyword")]
+    store.keyword_candidates = 5
+    bounded = [h.entry.id for h in store.search("common rare", k=8, mode="keyword")]
+    assert exact[0] == best and bounded[0] == best and len(bounded) == 8
+    tools = store.search("common rare", k=4, mode="keyword", kind="tool")
+    assert len(tools) == 4 and all(h.entry.kind == "tool" for h in tools)
