@@ -158,20 +158,21 @@ def test_reopen_loads_the_index_file_and_rejects_stale_or_corrupt_ones(big_store
     def reopen():
         return open_store(store_url, embedder=_Embedder(), ann_min_entries=150)
 
-    built = []
-    monkeypatch.setattr(IVFIndex, "build", classmethod(
-        lambda cls, *a, **k: built.append(1) or IVFIndex.__dict__["_orig_build"].__func__(cls, *a, **k)))
+    built, orig_build = [], IVFIndex.build
+    monkeypatch.setattr(IVFIndex, "build", classmethod(lambda cls, *a, **k: built.append(1) or orig_build(*a, **k)))
     # loaded from the file, no rebuild
     s2 = reopen()
     assert isinstance(s2._refresh_index(), IVFIndex) and not built and len(s2._index) == 200
     # stale: rows written by another process after the file was saved are caught up incrementally
     s3 = reopen()
-    _fill_more(s3, 300, 310)
+    _fill_more(s3, 300, 311)
+    assert s3.remove(1)  # a removal the file does not know about either
     s3._index = None  # forget in-memory state; closing must not save a newer file for this check
     s3.close()
     s2.close()
     s4 = reopen()
     assert len(s4._refresh_index()) == 210 and not built
+    assert 1 not in {h.entry.id for h in s4.search("topic1 statement 0", k=20, mode="vector")}
     s4.close()
     assert path.stat().st_mtime_ns >= before
     # corrupt: flipped bytes -> rebuilt from the database, never trusted
@@ -181,6 +182,19 @@ def test_reopen_loads_the_index_file_and_rejects_stale_or_corrupt_ones(big_store
     s5 = reopen()
     assert len(s5._refresh_index()) == 210 and built
     s5.close()
+    # a file ahead of the database (e.g. the database restored from a backup) is not used
+    import json as _json
+
+    raw = path.read_bytes()
+    hlen = int.from_bytes(raw[8:16], "little")
+    header = _json.loads(raw[16:16 + hlen])
+    header["generation"] += 1000
+    hb = _json.dumps(header).encode()
+    path.write_bytes(raw[:8] + len(hb).to_bytes(8, "little") + hb + raw[16 + hlen:])
+    built.clear()
+    s6 = reopen()
+    assert len(s6._refresh_index()) == 210 and built
+    s6.close()
     # a file from another library is not used either
     built.clear()
     other_url = store_url + "_x" if "postgresql" in store_url else f"sqlite:///{tmp_path / 'other.db'}"
@@ -193,8 +207,6 @@ def test_reopen_loads_the_index_file_and_rejects_stale_or_corrupt_ones(big_store
         assert isinstance(o._refresh_index(), FlatIndex) and len(o._index) == 10
         o.close()
 
-
-IVFIndex._orig_build = IVFIndex.__dict__["build"]
 
 
 def test_bounded_keyword_step_keeps_all_word_matches_first_and_filters(store):
