@@ -38,13 +38,18 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import threading
+import uuid
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -55,7 +60,9 @@ from .models import (
     SearchHit,
 )
 from .normalize import content_hash, query_words  # noqa: F401 (query_words: used by the backends)
-from .vector_index import FlatIndex
+from .vector_index import ANN_MIN_ENTRIES, FlatIndex, IndexFileError, IVFIndex
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ConfirmFn", "DEFAULT_NEAR_THRESHOLD", "EmbedderMismatchError", "SkillStore", "StoreError", "query_words"]
 
@@ -101,17 +108,25 @@ class SkillStore(ABC):
 
     dialect: str = ""
 
-    def __init__(self, url: str, embedder: Embedder | None = None, near_threshold: float = DEFAULT_NEAR_THRESHOLD):
+    def __init__(self, url: str, embedder: Embedder | None = None, near_threshold: float = DEFAULT_NEAR_THRESHOLD,
+                 *, ann_min_entries: int = ANN_MIN_ENTRIES, index_path: str | Path | None | bool = None):
+        """``ann_min_entries``: from this many vectors on, the approximate (faiss IVF) index replaces the
+        exact flat one. ``index_path``: where the IVF index is persisted (default: beside an SQLite
+        file, or in ``$LEMMAFLOW_CACHE/library-index`` keyed by the database; ``False``: never)."""
         self.url = url
         self.near_threshold = near_threshold
+        self.ann_min_entries = ann_min_entries
+        self._index_path_opt = index_path
         self._lock = threading.RLock()  # the connection
         self._index_lock = threading.RLock()  # the cached vector index
-        self._index: FlatIndex | None = None
+        self._index: FlatIndex | IVFIndex | None = None
         self._index_gen = -1
         self._index_removals = -1
+        self._index_dirty = 0  # rows changed in the IVF index since it was last saved
         self._connect()
         self._migrate()
         self.embedder = self._bind_embedder(embedder)
+        self.library_id = self._bind_library_id()
 
     # --- backend primitives ------------------------------------------------------------------
     @abstractmethod
@@ -170,6 +185,33 @@ class SkillStore(ABC):
                     f"open it with that embedder (or none, to use it) or re-embed with store.reembed(new)"
                 )
             return embedder
+
+    def _bind_library_id(self) -> str:
+        """A random id recorded in the database on first open: an index file names the library it indexes."""
+        with self._lock:
+            lid = self._meta("library_id")
+            if lid is None:
+                with self._write():
+                    self._exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                               ("library_id", uuid.uuid4().hex))
+                lid = self._meta("library_id")
+            return lid
+
+    def _default_index_path(self) -> Path | None:
+        """Where the IVF index lives; backends override (SQLite: beside the database file)."""
+        safe = _redact_url(self.url)
+        key = hashlib.sha256(f"{safe}|{self.library_id}".encode()).hexdigest()[:20]
+        cache = Path(os.environ.get("LEMMAFLOW_CACHE", Path.home() / ".cache" / "lemmaflow"))
+        return cache / "library-index" / f"{key}.ivf"
+
+    @property
+    def index_path(self) -> Path | None:
+        opt = self._index_path_opt
+        if opt is False:
+            return None
+        if opt is None or opt is True:
+            return self._default_index_path()
+        return Path(opt)
 
     # --- writing ----------------------------------------------------------------------------------
     def _bump(self) -> int:
@@ -381,22 +423,136 @@ class SkillStore(ABC):
         return self.count()
 
     # --- retrieval ----------------------------------------------------------------------------------
-    def _refresh_index(self) -> FlatIndex:
-        """Bring the cached vector matrix up to date with the database (incrementally when possible)."""
+    def _index_meta(self) -> dict:
+        return {"library_id": self.library_id, "embedder": self.embedder.name, "generation": self._index_gen,
+                "removals": self._index_removals}
+
+    def _refresh_index(self) -> FlatIndex | IVFIndex:
+        """Bring the cached vector index up to date with the database (incrementally when possible).
+
+        Every write stamps the rows it touches with a new ``generation`` (``seq``), so rows with
+        ``seq`` above the index's generation are the ones to (re)insert; a removal bumps
+        ``removals``, and the ids the database no longer has are dropped from the index.
+        """
         meta = dict(self._exec("SELECT key, value FROM meta WHERE key IN ('generation', 'removals')"))
         gen, removals = int(meta.get("generation", 0)), int(meta.get("removals", 0))
         if self._index is not None and gen == self._index_gen and removals == self._index_removals:
             return self._index
-        if self._index is None or removals != self._index_removals:
-            self._index, since = FlatIndex(self.embedder.dim), -1
-        else:
-            since = self._index_gen
+        if self._index is None:
+            self._index = self._load_index_file(gen)
+        if self._index is None:
+            self._build_index(gen, removals)
+            return self._index
+        if removals != self._index_removals:
+            in_db = np.fromiter((r[0] for r in self._exec("SELECT id FROM entries")), dtype=np.int64)
+            gone = np.setdiff1d(self._index.live_ids(), in_db, assume_unique=True)
+            self._index_dirty += self._index.remove(gone.tolist())
         rows = self._exec("SELECT id, kind, language, status, embedding, embedder FROM entries WHERE seq > ? "
-                          "ORDER BY id", (since,))
+                          "ORDER BY id", (self._index_gen,))
         name = self.embedder.name
         self._index.upsert([(r[0], r[1], r[2], r[3], _vec(r[4]) if r[5] == name else None) for r in rows])
         self._index_gen, self._index_removals = gen, removals
+        self._index_dirty += len(rows)
+        if isinstance(self._index, FlatIndex) and len(self._index) >= self.ann_min_entries:
+            ids, vecs, codes = self._index.rows()
+            self._index = IVFIndex.build(self.embedder.dim, ids, vecs, codes)
+            self._save_index()
+        elif isinstance(self._index, IVFIndex) and self._index.needs_retrain:
+            self._index = self._index.retrained()  # the centroids no longer fit the data
+            self._save_index()
+        elif isinstance(self._index, IVFIndex) and self._index_dirty > max(1000, len(self._index) // 10):
+            self._save_index()
         return self._index
+
+    def _build_index(self, gen: int, removals: int) -> None:
+        """Full build from the database: exact below ``ann_min_entries`` vectors, IVF above."""
+        name = self.embedder.name
+        n = int(self._exec("SELECT COUNT(*) FROM entries WHERE embedder = ? AND embedding IS NOT NULL",
+                           (name,))[0][0])
+        flat = FlatIndex(self.embedder.dim)
+        flat._grow(n)
+        batch, last = 50_000, -1
+        while True:  # keyset pages: bounded memory per round trip
+            rows = self._exec("SELECT id, kind, language, status, embedding FROM entries WHERE id > ? "
+                              "AND embedder = ? AND embedding IS NOT NULL ORDER BY id LIMIT ?", (last, name, batch))
+            if not rows:
+                break
+            flat.upsert([(r[0], r[1], r[2], r[3], _vec(r[4])) for r in rows])
+            last = rows[-1][0]
+        self._index_gen, self._index_removals = gen, removals
+        if len(flat) >= self.ann_min_entries:
+            ids, vecs, codes = flat.rows()
+            del flat
+            self._index = IVFIndex.build(self.embedder.dim, ids, vecs, codes)
+            self._save_index()
+        else:
+            self._index = flat
+
+    def _save_index(self) -> None:
+        path = self.index_path
+        if path is None or not isinstance(self._index, IVFIndex):
+            return
+        try:
+            self._index.save(path, self._index_meta())
+            self._index_dirty = 0
+        except OSError as e:  # a read-only place costs a rebuild next time, never a failed search
+            log.warning("could not save the vector index to %s: %s", path, e)
+
+    def _load_index_file(self, gen: int) -> IVFIndex | None:
+        """The persisted IVF index if it is intact and belongs to this library at a generation we can
+        catch up from; None (rebuild) otherwise. After catching up, its row count and a sample of
+        its vectors are checked against the database, so a stale file is never trusted."""
+        path = self.index_path
+        if path is None or not path.exists():
+            return None
+        try:
+            index, header = IVFIndex.load(path)
+        except (IndexFileError, ImportError) as e:
+            log.warning("ignoring the vector index file: %s", e)
+            return None
+        if (header.get("library_id") != self.library_id or header.get("embedder") != self.embedder.name
+                or header.get("dim") != self.embedder.dim or int(header.get("generation", -1)) > gen):
+            log.warning("ignoring the vector index file %s: it belongs to another library state", path)
+            return None
+        self._index, self._index_gen = index, int(header["generation"])
+        self._index_removals = int(header["removals"])
+        self._index_dirty = 0
+        try:
+            self._refresh_index()
+            ok = self._index_matches_db()
+        except Exception as e:  # noqa: BLE001 — whatever went wrong, the database is the truth
+            log.warning("vector index file %s did not catch up (%s)", path, e)
+            ok = False
+        if not ok:
+            log.warning("vector index file %s is stale: rebuilding", path)
+            self._index = None
+            return None
+        return self._index
+
+    def _index_matches_db(self, sample: int = 32) -> bool:
+        name = self.embedder.name
+        n = int(self._exec("SELECT COUNT(*) FROM entries WHERE embedder = ? AND embedding IS NOT NULL",
+                           (name,))[0][0])
+        if n != len(self._index):
+            return False
+        ids = self._index.live_ids()
+        if len(ids) == 0:
+            return True
+        pick = np.random.default_rng().choice(ids, min(sample, len(ids)), replace=False).tolist()
+        rows = self._exec(f"SELECT id, embedding FROM entries WHERE id IN ({', '.join('?' for _ in pick)})", pick)
+        if len(rows) != len(pick):
+            return False
+        for id_, blob in rows:
+            got = self._index.index.reconstruct(int(id_))
+            if not np.array_equal(got, _vec(blob)):
+                return False
+        return True
+
+    def flush_index(self) -> None:
+        """Persist the vector index now if it has unsaved changes (also done on close)."""
+        with self._index_lock:
+            if isinstance(self._index, IVFIndex) and self._index_dirty:
+                self._save_index()
 
     def search(
         self, query: str, k: int = 5, *, kind: EntryKind | None = None, language: Language | None = None,
@@ -504,6 +660,12 @@ class SkillStore(ABC):
             growth=sorted(days.items()), events=events, top_used=top_used, problems_recorded=int(recorded),
             problems_solved=int(solved), solved_using_library=int(using),
         )
+
+
+def _redact_url(url: str) -> str:
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1@", url)
 
 
 def default_embedder() -> Embedder:

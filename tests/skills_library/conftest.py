@@ -46,8 +46,19 @@ def store_url(backend, request, tmp_path):
     return pg.create_database(f"t{next(_counter)}")
 
 
-@pytest.fixture
-def store(store_url):
-    s = open_store(store_url, embedder=HashingEmbedder())
+@pytest.fixture(params=["flat", "ivf"])
+def store(store_url, request, tmp_path, monkeypatch):
+    """A store with the exact flat vector index, and one whose faiss IVF index takes over from the
+    first row (``ann_min_entries=1``): every store test runs through both index kinds."""
+    if request.param == "ivf":
+        pytest.importorskip("faiss")
+        monkeypatch.setenv("LEMMAFLOW_CACHE", str(tmp_path / "cache"))  # the PostgreSQL index file
+        s = open_store(store_url, embedder=HashingEmbedder(), ann_min_entries=1)
+    else:
+        s = open_store(store_url, embedder=HashingEmbedder())
     yield s
+    if request.param == "ivf" and s._index is not None and len(s._index):
+        from lemmaflow.skills_library.vector_index import IVFIndex
+
+        assert isinstance(s._index, IVFIndex), "the ivf variant must search through the IVF index"
     s.close()
