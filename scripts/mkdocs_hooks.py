@@ -25,7 +25,7 @@ PACKAGE_DIRS = {"agents": "agents", "tools": "tools", "skills_library": "skills_
 API_TREE = ROOT / "build" / "apidocs"
 
 
-def on_config(config):
+def make_api_tree() -> None:
     pkg = API_TREE / "lemmaflow"
     pkg.mkdir(parents=True, exist_ok=True)
     wanted = {p.name: p for p in (ROOT / "lemmaflow").iterdir() if p.suffix == ".py" or p.is_dir()}
@@ -38,6 +38,15 @@ def on_config(config):
             link.write_text(target.read_text(encoding="utf-8"), encoding="utf-8")
         else:
             link.symlink_to(target)
+
+
+# Made when MkDocs loads this hook, i.e. before any plugin's on_config: mkdocstrings drops a search
+# path that does not exist yet when it configures itself (a fresh clone has no build/ folder).
+make_api_tree()
+
+
+def on_config(config):
+    make_api_tree()  # again, for `mkdocs serve` rebuilds after files were added
     return config
 
 
