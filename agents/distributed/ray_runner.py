@@ -27,18 +27,16 @@ them all.
 Example (a local cluster and the scripted fake model; on a real cluster pass ``address="auto"``
 and ``ModelSpec(kind="vllm", model=...)`` with ``num_gpus_per_worker=1``)::
 
-    import asyncio
+    import asyncio, functools
     from lemmaflow.agents.backends import ScriptedLM
     from lemmaflow.agents.distributed import RayBatchRunner, RayWorkerPool, WorkerSetup
-    from lemmaflow.agents.spec import build_pipeline
+    from lemmaflow.cli import resolve_pipeline
     from lemmaflow.tools.datasets import Problem
 
-    def fake():  # built inside each actor
-        return ScriptedLM(lambda prompt, i: "The answer is \\\\boxed{4}.")
-
-    pipeline = build_pipeline({"name": "cot", "nodes": [{"name": "cot", "type": "cot"}]})
+    fake = functools.partial(ScriptedLM, ["The answer is \\\\boxed{4}."])  # built inside each actor
+    pipeline = resolve_pipeline("cot", {})
     problems = [Problem(id=str(i), question=f"{i}+{4 - i}?", gold="4", source="demo") for i in range(5)]
-    with RayWorkerPool(WorkerSetup(generator=fake), workers=2,
+    with RayWorkerPool(WorkerSetup(generator=fake), workers=2, num_cpus_per_worker=0.5, address="local",
                        init_kwargs=dict(num_cpus=2, include_dashboard=False)) as pool:
         summary = asyncio.run(RayBatchRunner(pipeline, pool, out_path="runs/ray.jsonl").run(problems))
     print(summary.done, summary.accuracy)
