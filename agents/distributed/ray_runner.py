@@ -300,7 +300,10 @@ class RayWorkerPool:
             try:
                 ray.init(address=self.address, **kwargs)
             except ConnectionError as e:
-                raise RayUnavailable(f"cannot reach the Ray cluster at {self.address or '$RAY_ADDRESS'}: {e}") from e
+                hint = "" if os.environ.get("RAY_AUTH_MODE") else (
+                    " (a cluster with token authentication also needs RAY_AUTH_MODE=token and its token in "
+                    "~/.ray/auth_token on this machine)")
+                raise RayUnavailable(f"cannot reach the Ray cluster at {self.address or '$RAY_ADDRESS'}: {e}{hint}") from e
             self._own_ray = True
         actor = ray.remote(RayWorker).options(**self.actor_options)
         self.slots = [_Slot(actor.remote(self.setup), i) for i in range(self.workers)]
