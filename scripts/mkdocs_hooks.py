@@ -16,7 +16,7 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parents[1]
 _RESULTS_LINK = re.compile(r"\]\(\.\./benchmarks/RESULTS\.md(#[^)]*)?\)")
 _BENCH_DIR_LINK = re.compile(r"\]\(\.\./benchmarks/embedded_bench/?\)")
-_OUTSIDE_LINK = re.compile(r"\[([^\]]+)\]\(\.\./((?:examples|scripts|benchmarks|tests|lemmaflow)/[^)#]*)\)")
+_OUTSIDE_LINK = re.compile(r"\[([^\]]+)\]\(\.\./([^)#]*)(?:#[^)]*)?\)")  # any other file of the repository
 
 
 # pyproject maps the card's folders into the lemmaflow namespace (agents/ -> lemmaflow.agents, ...);

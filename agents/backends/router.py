@@ -42,6 +42,7 @@ Example (two servers)::
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -52,6 +53,8 @@ from .base import BackendError
 from .http_json import HTTPSettings, JSONClient, RetryableStatus
 
 __all__ = ["EndpointRouter", "EndpointStats", "split_urls"]
+
+log = logging.getLogger(__name__)
 
 
 def split_urls(urls: str | Sequence[str] | None) -> list[str]:
@@ -154,6 +157,7 @@ class EndpointRouter:
     def _mark_down(self, ep: _Endpoint, why: str) -> None:
         ep.last_error = why
         if ep.up:
+            log.warning("endpoint %s is down (%s): its requests go to the others", ep.url, why)
             ep.up = False
             if ep.down is not None:
                 ep.down.set()  # requests in flight there move to the others
@@ -161,6 +165,7 @@ class EndpointRouter:
     def _mark_up(self, ep: _Endpoint) -> None:
         ep.probe_failures = 0
         if not ep.up:
+            log.warning("endpoint %s is back", ep.url)
             ep.up = True
             ep.down = asyncio.Event() if self._loop is not None else None
 

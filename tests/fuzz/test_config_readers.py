@@ -199,3 +199,39 @@ def test_cli_compose_with_a_malformed_space(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and str(space) in err and "layers[0].config" in err, err
     assert not (tmp_path / "c" / "compose.md").exists()
+
+
+ROW_KEYS = ["question", "answer", "problem", "id", "gold", "premises", "conclusion", "label"]
+rows = st.one_of(json_values, st.dictionaries(st.sampled_from(ROW_KEYS), json_values, max_size=4),
+                 st.fixed_dictionaries({"question": st.text(max_size=20)},
+                                       optional={"answer": st.one_of(st.text(max_size=12), st.integers()),
+                                                 "id": json_values}))
+
+
+@FAST
+@given(body=st.one_of(
+    st.lists(st.one_of(rows.map(json.dumps), st.text(max_size=30)), max_size=5).map("\n".join).map(lambda t: ("jsonl", t)),
+    json_values.map(json.dumps).map(lambda t: ("json", t)),
+    st.lists(rows, max_size=4).map(json.dumps).map(lambda t: ("json", t)),
+    st.lists(st.lists(st.text(alphabet=string.ascii_letters + ",\"\n 0123456789", max_size=8), max_size=3), max_size=4)
+      .map(lambda rs: "\n".join(",".join(r) for r in rs)).map(lambda t: ("csv", t)),
+    st.binary(max_size=40).map(lambda b: ("jsonl", b)),
+))
+def test_problem_files(tmp_path_factory, body):
+    """Any problem file: problems plus (place, reason) for bad rows, or one InputError line naming the file."""
+    from lemmaflow.tools.datasets.readers import InputError, read_problems
+
+    fmt, content = body
+    path = tmp_path_factory.mktemp("in") / f"p.{fmt}"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    try:
+        loaded = read_problems(str(path))
+    except InputError as e:
+        _one_line_naming(str(e), str(path))
+    else:
+        for place, reason in loaded.errors:
+            assert "\n" not in str(reason), reason
+        assert all(p.question for p in loaded.problems)

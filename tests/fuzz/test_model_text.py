@@ -114,3 +114,18 @@ def test_tool_maker_reply_parser(text):
         assert str(e)
     else:
         assert isinstance(tool, ParsedTool) and tool.name
+
+
+LEAN = pieces("theorem t : 1 = 1 := by", "lemma h (n : ℕ) : n = n := by", " rfl", " simp", " sorry", "\n", "  ",
+              "import Mathlib\n", "open Nat\n", "/-- doc -/\n", "@[simp] ", "private ", "```lean\n", "```\n", ":= by\n",
+              "/-", "-/", "--", "def f := 1\n", "(", ")")
+
+
+@FAST
+@given(text=st.one_of(LEAN, st.text(max_size=120)), name=st.sampled_from(["t", "h", "", "x.y"]))
+def test_lean_block_splitter(text, name):
+    from lemmaflow.agents.proving.lean_blocks import extract_lean, split_blocks as split_lean, statement_name as lean_name
+
+    parsed = split_lean(extract_lean(text), name)
+    assert isinstance(parsed.main_proof(), str)
+    lean_name(text)

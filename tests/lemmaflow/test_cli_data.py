@@ -151,6 +151,7 @@ def test_every_command_resolves_a_dataset_the_same_way(tmp_path):
     from lemmaflow.cli_prove import load_dataset
 
     assert [p.split for p in load_dataset(args.dataset, args.data_dir)] == ["test", "test"]
+    assert [(p.name, p.split) for p in load_dataset("minif2f-lean4:test:1")] == [("mathd_algebra_478", "test")]
     with pytest.raises(ValueError, match="lemmaflow prove runs on Coq datasets .* and Lean 4 datasets"):
         load_dataset("gsm8k")
 

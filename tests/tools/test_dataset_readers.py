@@ -113,6 +113,8 @@ def hf_offline(monkeypatch, tmp_path):
     import huggingface_hub.constants as hub
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
+    if hasattr(datasets.config, "HF_HUB_OFFLINE"):
+        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
@@ -148,5 +150,6 @@ def test_hf_parquet_folder_and_unknown_hub_name(tmp_path, hf_offline):
     pq.write_table(pa.Table.from_pylist(ROWS), folder / "test-00000-of-00001.parquet")
     loaded = read_problems(f"hf:{tmp_path / 'repo'}:test", COLS, hf_cache_dir=str(tmp_path / "hf-cache"))
     assert [(p.id, p.gold) for p in loaded.problems] == [("p1", "4"), ("p2", "5/2"), ("p3", None)]
+    # offline: an unknown Hub name is a one-line error, and nothing is requested from the Hub
     with pytest.raises(InputError, match="hf:no-such-org/no-such-set:test: cannot load the dataset"):
         read_problems("hf:no-such-org/no-such-set:test", hf_cache_dir=str(tmp_path / "hf-cache"))

@@ -117,6 +117,7 @@ class FakeLeanServer:
         self._count_lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", port), self._handler())
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     @property
     def url(self) -> str:
@@ -129,6 +130,7 @@ class FakeLeanServer:
         return self
 
     def close(self) -> None:
+        self._closed = True  # a handler still running (a stalled request) starts no new REPL
         self._httpd.shutdown()
         self._httpd.server_close()
         with self._cond:
@@ -147,6 +149,8 @@ class FakeLeanServer:
         deadline = time.monotonic() + self.max_wait_s
         with self._cond:
             while True:
+                if self._closed:
+                    return None
                 free = [p for p in self._procs if not p.busy]
                 pick = next((p for p in free if p.header == header), None)
                 if pick is None and len(self._procs) < self.max_repls:
@@ -186,7 +190,12 @@ class FakeLeanServer:
                 proc.repl.start()
                 proc.header_env = None
             if header.strip() and proc.header_env is None:
-                head = proc.repl.command(header, timeout_s=timeout)
+                try:
+                    head = proc.repl.command(header, timeout_s=timeout)
+                except ReplTimeout:
+                    destroy = True
+                    return {"id": snippet["id"], "time": timeout,
+                            "error": f"Lean REPL header command timed out in {timeout} seconds"}
                 proc.header_env = head.env
             env = proc.header_env if header.strip() else None
             self.snippets_run.append(snippet["id"])

@@ -237,7 +237,9 @@ def test_input_starting_with_a_comment_gets_no_answer():
 
 
 def test_pickled_environments_come_back_under_a_new_id(tmp_path):
-    with LeanRepl(fake_repl_command()) as repl:
+    # The protocol of pickling to a host path: unconfined, because a confined REPL can write nowhere
+    # but its scratch directory (tests/tools/provers/test_confinement.py shows that it cannot).
+    with LeanRepl(fake_repl_command(), confine=False) as repl:
         env = repl.command("theorem t : 1 = 1 := rfl").env
         path = tmp_path / "env.olean"
         assert repl.request({"pickleTo": str(path), "env": env}) == {"env": env}

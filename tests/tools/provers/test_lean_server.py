@@ -123,18 +123,21 @@ def test_a_real_busy_server_answers_429_while_its_repls_are_taken(problems):
     # one REPL, held by a hanging snippet: the next request gets 429 until the hang times out
     with FakeLeanServer(max_repls=1, max_wait_s=0.2) as server:
         with LeanServerProver(url=server.url, max_attempts=30, **{**FAST, "timeout_s": 1.0}) as prover:
+            assert prover.check(task).proved  # the one REPL is started and holds the header
+
             async def both():
                 hang = asyncio.ensure_future(prover.acheck(task.model_copy(update={"proof": "  #fake_hang"})))
-                while not server.snippets_run:  # the hanging snippet holds the only REPL
+                while len(server.snippets_run) < 2 and not hang.done():  # the hang holds the only REPL
                     await asyncio.sleep(0.02)
                 return await asyncio.gather(hang, prover.acheck(task))
-            hung, ok = asyncio.run(both())
+            hung, ok = asyncio.run(asyncio.wait_for(both(), 60))
         assert hung.status == "timeout" and "timed out in 1.0 seconds" in hung.reason
-        assert ok.proved and server.requests >= 3  # the second check was refused (429) at least once
+        assert ok.proved and server.requests >= 4  # warm-up, hang, then the check was refused (429) at least once
 
 
 def test_a_snippet_past_its_timeout_is_timeout_and_the_server_keeps_serving(prover, server, problems):
     p = problems["mathd_algebra_182"]
+    assert prover.check(p.task("  norm_num")).proved  # a warm REPL: the header is not what times out
     r = prover.check(p.task("  #fake_hang", timeout_s=1.0))
     assert r.status == "timeout" and r.reason == "Lean REPL command timed out in 1.0 seconds"
     assert prover.check(p.task("  norm_num")).proved
@@ -142,12 +145,14 @@ def test_a_snippet_past_its_timeout_is_timeout_and_the_server_keeps_serving(prov
 
 def test_an_http_timeout_is_retried_then_reported_as_timeout(problems):
     task = problems["mathd_algebra_182"].task("  norm_num")
-    with FakeLeanServer(faults=Faults(stall_on={1}, stall_s=1.5)) as server:
-        with LeanServerProver(url=server.url, http_timeout_s=0.5, **FAST) as prover:
-            assert prover.check(task).proved  # the first request timed out, the second answered
-        assert server.requests == 2
-    with FakeLeanServer(faults=Faults(stall_on={1, 2}, stall_s=1.5)) as server:
-        with LeanServerProver(url=server.url, http_timeout_s=0.5, max_attempts=2, **FAST) as prover:
+    with FakeLeanServer(faults=Faults(stall_on={2}, stall_s=3.0)) as server:
+        with LeanServerProver(url=server.url, **FAST) as warm:
+            assert warm.check(task).proved  # request 1 starts the REPL (slow on a loaded machine)
+        with LeanServerProver(url=server.url, http_timeout_s=1.0, **FAST) as prover:
+            assert prover.check(task).proved  # request 2 stalled past the HTTP timeout, request 3 answered
+        assert server.requests == 3
+    with FakeLeanServer(faults=Faults(stall_on={1, 2}, stall_s=3.0)) as server:
+        with LeanServerProver(url=server.url, http_timeout_s=1.0, max_attempts=2, **FAST) as prover:
             r = prover.check(task)
     assert r.status == "timeout" and "ReadTimeout" in r.reason and "after 2 attempts" in r.reason
 
