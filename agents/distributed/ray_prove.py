@@ -100,7 +100,7 @@ class RayProveJob(ProveJob):
     async def _attempt(self, arm, attempt, problem) -> dict:
         base = dict(key=f"{arm}/{attempt}/{problem.name}", kind="attempt", arm=arm, attempt=attempt,
                     problem=problem.name, proved=False, used=[], used_names=[])
-        return await self._remote("attempt", [arm, attempt, problem.model_dump(mode="json")], base)
+        return await self._remote("attempt", [arm, attempt, problem], base)  # Ray pickles the problem as it is
 
     async def _evolve(self, key: str, attempt: int, after: str) -> dict:
         base = dict(key=key, kind="evolve", arm="library", attempt=attempt, after=after)

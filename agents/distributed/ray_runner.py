@@ -219,7 +219,6 @@ class RayWorker:
         sessions and library. ``spec``: a :class:`~.ray_prove.ProveSpec`."""
         import tempfile
 
-        from ...tools.provers.minif2f import CoqProblem
         from ..proving.job import ProveJob
 
         job = self._prove_jobs.get(job_id)
@@ -232,7 +231,7 @@ class RayWorker:
             self._prove_jobs[job_id] = job
         if kind == "attempt":
             arm, attempt, problem = args
-            return await job._attempt(arm, attempt, CoqProblem.model_validate(problem))
+            return await job._attempt(arm, attempt, problem)  # a CoqProblem or LeanProblem, as the driver has it
         key, attempt, after = args
         return await job._evolve(key, attempt, after)
 
