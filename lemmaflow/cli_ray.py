@@ -30,7 +30,8 @@ def add_ray_arguments(parser) -> None:
     g = parser.add_argument_group("Ray (pip install 'lemmaflow[ray]')")
     g.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="spread the problems over Ray worker actors; ADDRESS: auto (the cluster of `ray start`), "
-                        "HOST:6379, ray://HOST:10001; none: $RAY_ADDRESS, else a new local Ray instance")
+                        "HOST:6379, ray://HOST:10001, local (always a new local instance); none: Ray's default "
+                        "($RAY_ADDRESS, else a cluster `ray start` made on this machine, else a new local instance)")
     g.add_argument("--workers", type=int, default=1,
                    help="Ray worker actors, each with its own engine (or endpoint client), executor and library "
                         "handle; --concurrency is then per worker")

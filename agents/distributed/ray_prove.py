@@ -10,7 +10,14 @@ runs an attempt with ProveJob's own code (a ProveJob of its own, without checkpo
 worker dies mid-attempt, the attempt runs again on another worker (its partial work was never
 saved); after ``max_worker_losses`` losses it is recorded as an error, retried by the next run.
 
-Example::
+Example (a GPU cluster; ``tests/agents/distributed/test_ray_prove.py`` runs the same on a scripted model)::
+
+    import asyncio
+    from lemmaflow.agents.backends.factory import ModelSpec
+    from lemmaflow.agents.distributed import RayProveJob, RayWorkerPool, WorkerSetup
+    from lemmaflow.agents.proving.job import ProveJobConfig
+    from lemmaflow.skills_library import open_store
+    from lemmaflow.tools.provers.minif2f import load_minif2f_coq
 
     pool = RayWorkerPool(WorkerSetup(generator=ModelSpec(kind="vllm", model="deepseek-ai/DeepSeek-Prover-V1.5-RL"),
                                      library="postgresql://lemmaflow@db/lemmaflow", prover={"pool_size": 4}),
@@ -93,7 +100,7 @@ class RayProveJob(ProveJob):
     async def _attempt(self, arm, attempt, problem) -> dict:
         base = dict(key=f"{arm}/{attempt}/{problem.name}", kind="attempt", arm=arm, attempt=attempt,
                     problem=problem.name, proved=False, used=[], used_names=[])
-        return await self._remote("attempt", [arm, attempt, problem.model_dump(mode="json")], base)
+        return await self._remote("attempt", [arm, attempt, problem], base)  # Ray pickles the problem as it is
 
     async def _evolve(self, key: str, attempt: int, after: str) -> dict:
         base = dict(key=key, kind="evolve", arm="library", attempt=attempt, after=after)

@@ -27,18 +27,16 @@ them all.
 Example (a local cluster and the scripted fake model; on a real cluster pass ``address="auto"``
 and ``ModelSpec(kind="vllm", model=...)`` with ``num_gpus_per_worker=1``)::
 
-    import asyncio
+    import asyncio, functools
     from lemmaflow.agents.backends import ScriptedLM
     from lemmaflow.agents.distributed import RayBatchRunner, RayWorkerPool, WorkerSetup
-    from lemmaflow.agents.spec import build_pipeline
+    from lemmaflow.cli import resolve_pipeline
     from lemmaflow.tools.datasets import Problem
 
-    def fake():  # built inside each actor
-        return ScriptedLM(lambda prompt, i: "The answer is \\\\boxed{4}.")
-
-    pipeline = build_pipeline({"name": "cot", "nodes": [{"name": "cot", "type": "cot"}]})
+    fake = functools.partial(ScriptedLM, ["The answer is \\\\boxed{4}."])  # built inside each actor
+    pipeline = resolve_pipeline("cot", {})
     problems = [Problem(id=str(i), question=f"{i}+{4 - i}?", gold="4", source="demo") for i in range(5)]
-    with RayWorkerPool(WorkerSetup(generator=fake), workers=2,
+    with RayWorkerPool(WorkerSetup(generator=fake), workers=2, num_cpus_per_worker=0.5, address="local",
                        init_kwargs=dict(num_cpus=2, include_dashboard=False)) as pool:
         summary = asyncio.run(RayBatchRunner(pipeline, pool, out_path="runs/ray.jsonl").run(problems))
     print(summary.done, summary.accuracy)
@@ -221,7 +219,6 @@ class RayWorker:
         sessions and library. ``spec``: a :class:`~.ray_prove.ProveSpec`."""
         import tempfile
 
-        from ...tools.provers.minif2f import CoqProblem
         from ..proving.job import ProveJob
 
         job = self._prove_jobs.get(job_id)
@@ -234,7 +231,7 @@ class RayWorker:
             self._prove_jobs[job_id] = job
         if kind == "attempt":
             arm, attempt, problem = args
-            return await job._attempt(arm, attempt, CoqProblem.model_validate(problem))
+            return await job._attempt(arm, attempt, problem)  # a CoqProblem or LeanProblem, as the driver has it
         key, attempt, after = args
         return await job._evolve(key, attempt, after)
 
@@ -302,7 +299,10 @@ class RayWorkerPool:
             try:
                 ray.init(address=self.address, **kwargs)
             except ConnectionError as e:
-                raise RayUnavailable(f"cannot reach the Ray cluster at {self.address or '$RAY_ADDRESS'}: {e}") from e
+                hint = "" if os.environ.get("RAY_AUTH_MODE") else (
+                    " (a cluster with token authentication also needs RAY_AUTH_MODE=token and its token in "
+                    "~/.ray/auth_token on this machine)")
+                raise RayUnavailable(f"cannot reach the Ray cluster at {self.address or '$RAY_ADDRESS'}: {e}{hint}") from e
             self._own_ray = True
         actor = ray.remote(RayWorker).options(**self.actor_options)
         self.slots = [_Slot(actor.remote(self.setup), i) for i in range(self.workers)]

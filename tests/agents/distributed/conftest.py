@@ -1,6 +1,8 @@
 """One local Ray cluster for every Ray test of this folder (startup costs seconds): 2 CPUs, small object store.
 
-Subprocess drivers (the CLI, a driver killed with SIGKILL) join it at ``ray_cluster["address"]``.
+Subprocess drivers (the CLI, a driver killed with SIGKILL) join it at ``ray_cluster["address"]``;
+``ray.init`` sets ``RAY_AUTH_MODE=token`` in this process's environment, which they inherit (a driver
+needs it to join a cluster with token authentication, Ray's default).
 """
 
 from __future__ import annotations

@@ -93,3 +93,25 @@ def test_library_gain_on_the_lean_double_matches_theory(lean, store, tmp_path):
     assert gain > 0 and report["language"] == "lean4"
     zero = SimulatedProofModel.lean_suite(lemmas=3, per_lemma=6, p_shown=0.6, p_hidden=0.6, seed="other")
     assert check_against_theory(run_job(zero, lean, store, tmp_path / "lean0"), zero)[0] == 0
+
+
+def test_equal_compute_reads_the_baseline_at_the_library_spend():
+    """The library arm spent 300 generated tokens (evolver included); the baseline reaches 200 after round 1 and
+    400 after round 2: it is compared at round 1. With fewer tokens in all, the report says so."""
+    from lemmaflow.agents.proving.job import build_report
+
+    def row(arm, attempt, problem, proved, tokens):
+        return dict(key=f"{arm}/{attempt}/{problem}", kind="attempt", arm=arm, attempt=attempt, problem=problem,
+                    proved=proved, status="ok", completion_tokens=tokens, prompt_tokens=10)
+
+    rows = [row("library", 1, "a", True, 100), row("library", 1, "b", True, 100),
+            dict(key="evolve/1/a", kind="evolve", attempt=1, status="ok", completion_tokens=100),
+            row("baseline", 1, "a", False, 100), row("baseline", 1, "b", True, 100),
+            row("baseline", 2, "a", True, 200)]
+    config = ProveJobConfig(attempts=2)
+    eq = build_report(rows, ["a", "b"], config)["equal_compute"]
+    assert eq["library_tokens"] == 300 and eq["baseline_tokens"] == 400
+    assert eq["baseline_solved_at_equal_tokens"] == 1 and eq["gain"] == 1 and not eq["baseline_short"]
+    assert eq["paired"] == {"library_only": 0, "baseline_only": 0, "noise_sd": 0.0}  # pass@2: both solved both
+    eq = build_report(rows[:4], ["a", "b"], config)["equal_compute"]  # the baseline stopped after round 1
+    assert eq["baseline_short"] and eq["baseline_solved_at_equal_tokens"] == 0

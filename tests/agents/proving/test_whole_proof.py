@@ -190,3 +190,16 @@ def test_prove_job_whole_proof_method_on_lean(lean, tmp_path):
     assert report["language"] == "lean4" and report["arms"]["whole_proof"]["solved_problems"] == ["l0"]
     rows = {r["problem"]: r for r in load_rows(tmp_path / "out" / "attempts.jsonl")}
     assert rows["l1"]["samples_used"] == 2 and not rows["l1"]["proved"]  # sorry is never accepted
+
+
+def test_solve_starts_a_prover_only_for_proof_pipelines():
+    from lemmaflow.cli import pipeline_needs_prover, start_prover
+
+    knobs = {"n": None, "temperature": None, "max_tokens": None}
+    assert pipeline_needs_prover(resolve_pipeline("whole_proof", knobs, []))
+    assert not pipeline_needs_prover(resolve_pipeline("sc", knobs, []))
+    prover = start_prover("coq", 1, 30.0)
+    try:
+        assert prover.language == "coq" and prover.session_pids()[0] is not None
+    finally:
+        prover.close()
