@@ -102,13 +102,9 @@ def dataset_language(spec: str) -> str:
 def load_dataset(spec: str, data_dir: str | None = None):
     """``minif2f-coq:valid[:LIMIT]`` / ``minif2f-lean4:test`` -> the problems (registry); ValueError for an
     unknown dataset or split."""
-    from lemmaflow.tools.datasets import get_dataset, load_dataset as load_registered, parse_dataset_spec
+    from lemmaflow.tools.datasets import load_dataset as load_registered
 
-    ref = parse_dataset_spec(spec)
-    kind = get_dataset(ref.name).kind
-    if kind not in PROVE_KINDS:
-        raise ValueError(f"lemmaflow prove runs on Coq datasets (minif2f-coq[:valid|test|all]) and Lean 4 datasets "
-                         f"(minif2f-lean4[:valid|test|all]); {ref.name} is {kind}")
+    dataset_language(spec)  # the one check that the dataset is a proving one
     return load_registered(spec, data_dir=data_dir)
 
 

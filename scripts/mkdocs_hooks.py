@@ -40,14 +40,10 @@ def make_api_tree() -> None:
             link.symlink_to(target)
 
 
-# Made when MkDocs loads this hook, i.e. before any plugin's on_config: mkdocstrings drops a search
-# path that does not exist yet when it configures itself (a fresh clone has no build/ folder).
+# Made when MkDocs loads this hook (every config load, `mkdocs serve` reloads included), i.e. before
+# any plugin's on_config: mkdocstrings drops a search path that does not exist yet when it configures
+# itself (a fresh clone has no build/ folder).
 make_api_tree()
-
-
-def on_config(config):
-    make_api_tree()  # again, for `mkdocs serve` rebuilds after files were added
-    return config
 
 
 def on_files(files, config):
