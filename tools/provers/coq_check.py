@@ -200,6 +200,11 @@ def build_plan(task: ProofTask, prelude: str = DEFAULT_PRELUDE, nonce: str | Non
         PlannedSentence(f"{assumptions_command} __lf_check_{n}.", "assumptions"),
     ]
     allowed: set[str] = set(header_axioms(task.header))
+    # Print Assumptions prints the shortest unambiguous name, so every qualified suffix of an allowed
+    # axiom is accepted. Sound because each stdlib namesake states the same proposition (Coq 8.16:
+    # ClassicalEpsilon's constructive_indefinite_description = IndefiniteDescription's); the model's
+    # own axioms live under the nonce module and never match. tests/tools/provers/
+    # test_coq_allowed_axioms.py re-reads the installed stdlib and fails if that stops holding.
     for full in ALLOWED_AXIOMS:
         allowed |= _suffixes(full)
     return CheckPlan(n, task.name, header, body, proof, text_offset, frozenset(allowed))
