@@ -26,3 +26,19 @@ from lemmaflow.tools.answers import AnswerChecker  # noqa: E402 - after the data
 def checker():
     with AnswerChecker() as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real local PostgreSQL server for the session (Debian ``postgresql``; scripts/setup.sh installs
+    it); tests make their own databases with ``pg_server.create_database(name)``. Skipped only when no
+    server binaries or no psycopg exist, saying which."""
+    pytest.importorskip("psycopg", reason="psycopg 3 is not installed: pip install 'lemmaflow[library]'")
+    from lemmaflow.skills_library.pgserver import LocalPostgres, PostgresUnavailable
+
+    try:
+        server = LocalPostgres().start()
+    except PostgresUnavailable as e:
+        pytest.skip(f"no local PostgreSQL server: {e}")
+    yield server
+    server.stop()

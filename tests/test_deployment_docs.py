@@ -122,15 +122,9 @@ def _free_port() -> int:
 
 
 @pytest.mark.embedded
-def test_ray_cluster_with_the_postgres_library(tmp_path):
+def test_ray_cluster_with_the_postgres_library(tmp_path, pg_server):
     pytest.importorskip("ray", reason="Ray is not installed: pip install 'lemmaflow[ray]'")
-    pytest.importorskip("psycopg", reason="psycopg 3 is not installed: pip install 'lemmaflow[library]'")
-    from lemmaflow.skills_library.pgserver import LocalPostgres, PostgresUnavailable
-
-    try:
-        pg = LocalPostgres().start()
-    except PostgresUnavailable as e:
-        pytest.skip(f"no local PostgreSQL server: {e}")
+    pg = pg_server
     port = _free_port()
     work = _workdir(tmp_path)
     # `export RAY_AUTH_MODE=token` of the page, for the head and the driver alike
@@ -162,4 +156,3 @@ def test_ray_cluster_with_the_postgres_library(tmp_path):
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
-        pg.stop()

@@ -77,6 +77,23 @@ class VLLMConfig(BaseModel):
     engine_args: dict[str, Any] = Field(default_factory=dict)
 
 
+def engine_size_kwargs(config) -> dict[str, Any]:
+    """``LLM(...)`` arguments for context length and memory, then the user's ``engine_args`` (they win).
+
+    Shared by the generation engine and the reward model engine (``scorers.vllm_reward``): a fixed
+    KV-cache size in bytes replaces the GPU memory fraction, which vLLM rejects together.
+    """
+    kwargs: dict[str, Any] = {}
+    if config.max_model_len:
+        kwargs["max_model_len"] = config.max_model_len
+    if config.kv_cache_memory_bytes:
+        kwargs["kv_cache_memory_bytes"] = config.kv_cache_memory_bytes
+    else:
+        kwargs["gpu_memory_utilization"] = config.gpu_memory_utilization
+    kwargs.update(config.engine_args)
+    return kwargs
+
+
 def render_prompt(prompt: Prompt, tokenizer) -> str:
     """Text the engine sees: chat prompts go through the model's chat template."""
     if isinstance(prompt, str):
@@ -142,13 +159,7 @@ class VLLMBackend:
             enforce_eager=config.enforce_eager,
             tensor_parallel_size=config.tensor_parallel_size,
         )
-        if config.max_model_len:
-            kwargs["max_model_len"] = config.max_model_len
-        if config.kv_cache_memory_bytes:
-            kwargs["kv_cache_memory_bytes"] = config.kv_cache_memory_bytes
-        else:
-            kwargs["gpu_memory_utilization"] = config.gpu_memory_utilization
-        kwargs.update(config.engine_args)
+        kwargs.update(engine_size_kwargs(config))
         try:
             return LLM(**kwargs)
         except Exception as e:

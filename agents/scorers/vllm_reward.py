@@ -49,6 +49,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field
 
+from ..backends.vllm_engine import engine_size_kwargs
 from .base import RewardOutput, ScorerError, StepScoreRequest
 from .prm_format import StepFormat
 
@@ -179,13 +180,7 @@ class VLLMRewardModel:
         )
         if config.hf_overrides:
             kwargs["hf_overrides"] = config.hf_overrides
-        if config.max_model_len:
-            kwargs["max_model_len"] = config.max_model_len
-        if config.kv_cache_memory_bytes:
-            kwargs["kv_cache_memory_bytes"] = config.kv_cache_memory_bytes
-        else:
-            kwargs["gpu_memory_utilization"] = config.gpu_memory_utilization
-        kwargs.update(config.engine_args)
+        kwargs.update(engine_size_kwargs(config))
         try:
             return LLM(**kwargs)
         except Exception as e:

@@ -1,6 +1,6 @@
 """Both backends for every store test: SQLite in a tmp file, PostgreSQL on a real local server.
 
-The PostgreSQL server (Debian ``postgresql``; scripts/setup.sh installs it as root) starts once
+The PostgreSQL server (``pg_server`` in tests/conftest.py) starts once
 per session with its own data dir, socket dir and free port; each test gets a fresh database.
 PostgreSQL tests are skipped only when no server binaries or no psycopg exist, saying which.
 """
@@ -14,22 +14,6 @@ import pytest
 from lemmaflow.skills_library import HashingEmbedder, open_store
 
 _counter = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg 3 is not installed: pip install 'lemmaflow[library]'")
-    from lemmaflow.skills_library.pgserver import LocalPostgres, PostgresUnavailable
-
-    try:
-        server = LocalPostgres().start()
-    except PostgresUnavailable as e:
-        pytest.skip(f"no local PostgreSQL server: {e}")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -15,19 +15,6 @@ from .fakes import fixed, problems
 _db = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def pg():
-    pytest.importorskip("psycopg", reason="psycopg 3 is not installed: pip install 'lemmaflow[library]'")
-    from lemmaflow.skills_library.pgserver import LocalPostgres, PostgresUnavailable
-
-    try:
-        server = LocalPostgres().start()
-    except PostgresUnavailable as e:
-        pytest.skip(f"no local PostgreSQL server: {e}")
-    yield server
-    server.stop()
-
-
 def entry(i: int) -> Entry:
     """Even i: a Coq lemma; odd i: a Python tool. Each has words no other entry has."""
     if i % 2 == 0:
@@ -61,9 +48,9 @@ class LibraryWorker:
         return len(self.store)
 
 
-def test_ray_workers_grow_one_postgres_library_without_duplicates_and_see_each_other(ray_cluster, pg):
+def test_ray_workers_grow_one_postgres_library_without_duplicates_and_see_each_other(ray_cluster, pg_server):
     ray = ray_cluster["ray"]
-    url = pg.create_database(f"ray{next(_db)}")
+    url = pg_server.create_database(f"ray{next(_db)}")
     open_store(url, embedder=HashingEmbedder()).close()  # created once, like a deployment
     actor = ray.remote(LibraryWorker).options(num_cpus=0.25)
     workers = [actor.remote(url) for _ in range(3)]
@@ -91,10 +78,10 @@ def test_ray_workers_grow_one_postgres_library_without_duplicates_and_see_each_o
         ray.kill(w)
 
 
-def test_solve_workers_record_their_problems_in_the_shared_library(ray_cluster, pg, tmp_path):
+def test_solve_workers_record_their_problems_in_the_shared_library(ray_cluster, pg_server, tmp_path):
     from lemmaflow.agents.distributed import RayBatchRunner, RayWorkerPool, WorkerSetup
 
-    url = pg.create_database(f"ray{next(_db)}")
+    url = pg_server.create_database(f"ray{next(_db)}")
     open_store(url, embedder=HashingEmbedder()).close()
     pool = RayWorkerPool(WorkerSetup(generator=fixed(0.02), library=url), workers=2, num_cpus_per_worker=0.25).start()
     try:
