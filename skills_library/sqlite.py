@@ -129,6 +129,12 @@ class SQLiteStore(SkillStore):
         # reject the best rows, so a filtered query takes 8x the rows and, if that leaves fewer than
         # k, falls back to joining every match.
         filtered = where.strip() != "1 = 1"
+        if not filtered:  # no filter: the FTS rowids are the entry ids (triggers keep them in step); no join
+            rows = self._exec(
+                "SELECT rowid FROM (SELECT rowid, rank FROM entries_fts WHERE entries_fts MATCH ? "
+                "AND rank MATCH 'bm25(4.0, 2.0, 2.0, 1.0)' AND rowid >= ? ORDER BY rank LIMIT ?) "
+                "ORDER BY rank, rowid", (q, min_rowid, k))
+            return [r[0] for r in rows]
         rows = self._exec(
             "SELECT e.id FROM (SELECT rowid, rank FROM entries_fts WHERE entries_fts MATCH ? "
             "AND rank MATCH 'bm25(4.0, 2.0, 2.0, 1.0)' AND rowid >= ? ORDER BY rank LIMIT ?) f "
@@ -157,6 +163,7 @@ class SQLiteStore(SkillStore):
         return problems
 
     def close(self) -> None:
+        self._close_worker()  # first: its last keyword query may still hold the connection
         with self._lock:
             if getattr(self, "_conn", None) is not None:
                 self.flush_index()
