@@ -1,7 +1,8 @@
 """The hybrid search's fast path and the IVF index's recall tuning, on both backends.
 
 - The keyword step runs while the vector step does (PostgreSQL: the statement is sent before the
-  vector search and read after it; SQLite: on a worker thread): the answers must be exactly those
+  vector search and read after it; SQLite, when ``overlap_steps`` is turned on: on a worker
+  thread): the answers must be exactly those
   of running the steps one after the other, a write from another connection must still be seen,
   and a failure in the middle must leave the connection usable.
 - ``nprobe`` is tuned at build to reach ``recall_target`` on the store's own vectors; uniformly
@@ -43,6 +44,7 @@ def _answers(store, overlap: bool):
 def test_overlapped_hybrid_search_answers_exactly_as_sequential(store):
     _fill(store, 60)
     store.search("warm the index", k=3)  # the first search builds the index (sequential path)
+    store.overlap_steps = True
     assert store._can_overlap()
     seq, fast = _answers(store, False), _answers(store, True)
     assert seq == fast
@@ -50,6 +52,7 @@ def test_overlapped_hybrid_search_answers_exactly_as_sequential(store):
 
 
 def test_overlapped_search_sees_another_connections_write(store, store_url):
+    store.overlap_steps = True  # SQLite's default is sequential; its worker-thread path is tested here
     _fill(store, 30)
     store.search("topic1", k=3)  # index cached at this generation
     other = open_store(store_url, embedder=store.embedder)
@@ -63,6 +66,7 @@ def test_overlapped_search_sees_another_connections_write(store, store_url):
 
 
 def test_a_failing_vector_step_leaves_the_connection_usable(store, monkeypatch):
+    store.overlap_steps = True
     _fill(store, 20)
     want = [h.entry.id for h in store.search("topic2 statement", k=5)]
     index = store._index
@@ -79,6 +83,7 @@ def test_a_failing_vector_step_leaves_the_connection_usable(store, monkeypatch):
 
 
 def test_search_inside_a_transaction_runs_sequentially_without_deadlock(store):
+    store.overlap_steps = True
     _fill(store, 10)
     store.search("topic1", k=3)
     got = []
