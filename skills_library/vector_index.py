@@ -168,8 +168,9 @@ class IVFIndex:
     """Approximate top-k by inner product: faiss ``IndexIVFFlat`` over entry ids, with filters.
 
     Rows are clustered into ``nlist`` ≈ 2·√n inverted lists (k-means on a sample); a query scans
-    the ``nprobe`` nearest lists. Vectors are stored exactly (no quantization), so the only loss is
-    a true neighbour in an unprobed list. Adds, changes and removals are applied in place (a
+    the ``nprobe`` nearest lists, tuned at build (:meth:`tune`) to reach a recall target against
+    exact search — all of them (an exact search) when fewer do not reach it. Vectors are stored
+    exactly (no quantization), so the only loss is a true neighbour in an unprobed list. Adds, changes and removals are applied in place (a
     changed row is removed and re-added; a removed id leaves no tombstone); the centroids go stale
     as the library drifts, so :attr:`needs_retrain` asks for a full rebuild once the rows changed
     since training exceed the trained count (``retrain_fraction``).
@@ -225,7 +226,7 @@ class IVFIndex:
               nprobe: int = 32, seed: int = 1234, recall_target: float | None = DEFAULT_RECALL_TARGET
               ) -> "IVFIndex":
         """Train the lists on a sample of ``vecs`` (30 rows per list) and add every row; then, unless
-        ``recall_target`` is None, :meth:`tune` ``nprobe`` on the rows themselves."""
+        ``recall_target`` is None (``nprobe`` used as given), :meth:`tune` ``nprobe`` on the rows."""
         faiss = _faiss()
         n = len(ids)
         self = cls(dim, cls.nlist_for(n), nprobe=nprobe)
