@@ -38,10 +38,11 @@ def fts5_query(text: str) -> str:
 
 class SQLiteStore(SkillStore):
     dialect = "sqlite"
-    # The keyword step on a worker thread (sqlite3 releases the GIL while it steps) saved 0.2-0.4 ms
-    # at 100k entries on a quiet machine but cost 2-3 ms on a loaded one (the worker's and the
-    # caller's wake-ups wait for a free core), and at 1k entries it cost 3 ms: off by default.
-    overlap_steps = False
+    # The keyword step on a worker thread (sqlite3 releases the GIL while it steps) pays when the
+    # vector step is long (100k random vectors, every IVF list scanned: hybrid 8.3 ms instead of
+    # 10.4) but not when it is short (100k clustered, 8 of 632 lists: 2.5 ms instead of 2.2; at 1k on
+    # a loaded machine 4 ms instead of 0.8): only for a vector step that scans many rows.
+    overlap_steps = "auto"
 
     def __init__(self, path: str | Path, embedder: Embedder | None = None, *,
                  near_threshold: float = DEFAULT_NEAR_THRESHOLD, busy_timeout_s: float = 60.0,

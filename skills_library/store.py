@@ -622,14 +622,18 @@ class SkillStore(ABC):
 
     #: run the full-text step (a database query) on a worker thread while the calling thread runs the
     #: vector step (faiss and numpy release the GIL; so do sqlite3 and psycopg while they wait), so a
-    #: hybrid search costs about max(keyword, vector) instead of their sum. False: one after the other.
-    overlap_steps: bool = True
+    #: hybrid search costs about max(keyword, vector) instead of their sum. False: one after the
+    #: other; "auto": overlap only when the vector step scans at least ``overlap_min_rows`` rows
+    #: (below that the thread hand-offs cost about what the overlap saves).
+    overlap_steps: bool | str = True
+    overlap_min_rows = 50_000
 
     def _can_overlap(self) -> bool:
         # Not before the first index build (that needs the connection), and never from a thread that
         # holds the connection lock (a caller inside a transaction): the worker would wait for it forever.
-        return (self.overlap_steps and self._index is not None and not self._depth
-                and not self._lock._is_owned())
+        if not self.overlap_steps or self._index is None or self._depth or self._lock._is_owned():
+            return False
+        return self.overlap_steps != "auto" or self._index.scan_rows >= self.overlap_min_rows
 
     def _keyword_with_state(self, query: str, k: int, where: str, params: list
                             ) -> tuple[list[int], tuple[int, int]]:

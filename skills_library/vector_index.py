@@ -96,6 +96,11 @@ class FlatIndex:
     def live_ids(self) -> np.ndarray:
         return self.ids[: self.n][self.codes["kind"][: self.n] >= 0].copy()
 
+    @property
+    def scan_rows(self) -> int:
+        """Rows an unfiltered query reads (every one)."""
+        return self.n
+
     def rows(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """(ids, vectors, codes) of the live rows (to build an IVF index from); views when all rows
         are live (no copy of a 1.5 GB matrix at a million rows)."""
@@ -280,6 +285,11 @@ class IVFIndex:
             nprobe *= 2
         self.nprobe, self.tuned_recall = nprobe, recall
         return recall
+
+    @property
+    def scan_rows(self) -> int:
+        """Rows an unfiltered query reads, about: the probed fraction of the lists."""
+        return int(len(self) * min(self.nprobe, self.nlist) / max(self.nlist, 1))
 
     @property
     def exact(self) -> bool:

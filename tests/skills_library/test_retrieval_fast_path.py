@@ -2,7 +2,7 @@
 
 - The keyword step runs while the vector step does (PostgreSQL: the statement is sent before the
   vector search and read after it; SQLite, when ``overlap_steps`` is turned on: on a worker
-  thread): the answers must be exactly those
+  thread, by default only for a long vector step): the answers must be exactly those
   of running the steps one after the other, a write from another connection must still be seen,
   and a failure in the middle must leave the connection usable.
 - ``nprobe`` is tuned at build to reach ``recall_target`` on the store's own vectors; uniformly
@@ -80,6 +80,18 @@ def test_a_failing_vector_step_leaves_the_connection_usable(store, monkeypatch):
     monkeypatch.undo()
     assert [h.entry.id for h in store.search("topic2 statement", k=5)] == want
     assert store.count() == 20  # and plain statements still work on the connection
+
+
+def test_auto_overlaps_only_a_vector_step_that_scans_many_rows(store):
+    _fill(store, 20)
+    store.search("topic1", k=3)
+    store.overlap_steps = "auto"
+    store.overlap_min_rows = 10**6
+    assert not store._can_overlap()  # 20 rows: sequential
+    store.overlap_min_rows = store._index.scan_rows
+    assert store._can_overlap()
+    store.overlap_steps = False
+    assert not store._can_overlap()
 
 
 def test_search_inside_a_transaction_runs_sequentially_without_deadlock(store):
