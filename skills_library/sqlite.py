@@ -38,10 +38,10 @@ def fts5_query(text: str) -> str:
 
 class SQLiteStore(SkillStore):
     dialect = "sqlite"
-    # The keyword step on a worker thread (sqlite3 releases the GIL while it steps) pays when the
-    # vector step is long (100k random vectors, every IVF list scanned: hybrid 8.3 ms instead of
-    # 10.4) but not when it is short (100k clustered, 8 of 632 lists: 2.5 ms instead of 2.2; at 1k on
-    # a loaded machine 4 ms instead of 0.8): only for a vector step that scans many rows.
+    # The keyword step on a worker thread (sqlite3 releases the GIL while it steps) can pay when the
+    # vector step is long (100k random vectors, every IVF list scanned: hybrid 7.9 ms instead of 9.8
+    # in one run, equal in another) but not when it is short (100k clustered, 8 of 632 lists: 2.2 ms
+    # instead of 2.0; at 1k on a loaded machine 4 ms instead of 0.8): only for a long vector step.
     overlap_steps = "auto"
 
     def __init__(self, path: str | Path, embedder: Embedder | None = None, *,
