@@ -60,7 +60,7 @@ from .models import (
     SearchHit,
 )
 from .normalize import content_hash, query_words  # noqa: F401 (query_words: used by the backends)
-from .vector_index import ANN_MIN_ENTRIES, FlatIndex, IndexFileError, IVFIndex
+from .vector_index import ANN_MIN_ENTRIES, DEFAULT_RECALL_TARGET, FlatIndex, IndexFileError, IVFIndex
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +109,21 @@ class SkillStore(ABC):
     dialect: str = ""
 
     def __init__(self, url: str, embedder: Embedder | None = None, near_threshold: float = DEFAULT_NEAR_THRESHOLD,
-                 *, ann_min_entries: int = ANN_MIN_ENTRIES, index_path: str | Path | None | bool = None):
+                 *, ann_min_entries: int = ANN_MIN_ENTRIES, index_path: str | Path | None | bool = None,
+                 recall_target: float = DEFAULT_RECALL_TARGET):
         """``ann_min_entries``: from this many vectors on, the approximate (faiss IVF) index replaces the
         exact flat one. ``index_path``: where the IVF index is persisted (default: beside an SQLite
-        file, or in ``$LEMMAFLOW_CACHE/library-index`` keyed by the database; ``False``: never)."""
+        file, or in ``$LEMMAFLOW_CACHE/library-index`` keyed by the database; ``False``: never).
+        ``recall_target``: the recall@10 against exact search that the IVF index's ``nprobe`` is tuned
+        to reach on the store's own vectors, at every build and retrain and when a persisted index was
+        tuned for another target; where no nprobe below half the lists reaches it, the index scans
+        every list (exact). See :meth:`IVFIndex.tune`."""
+        if not 0.0 < recall_target <= 1.0:
+            raise ValueError(f"recall_target must be in (0, 1], not {recall_target!r}")
         self.url = url
         self.near_threshold = near_threshold
         self.ann_min_entries = ann_min_entries
+        self.recall_target = recall_target
         self._index_path_opt = index_path
         self._lock = threading.RLock()  # the connection
         self._index_lock = threading.RLock()  # the cached vector index
@@ -123,6 +131,8 @@ class SkillStore(ABC):
         self._index_gen = -1
         self._index_removals = -1
         self._index_dirty = 0  # rows changed in the IVF index since it was last saved
+        self._pool = None  # the worker thread of overlapped hybrid searches (created on first use)
+        self._depth = getattr(self, "_depth", 0)
         self._connect()
         self._migrate()
         self.embedder = self._bind_embedder(embedder)
@@ -427,15 +437,20 @@ class SkillStore(ABC):
         return {"library_id": self.library_id, "embedder": self.embedder.name, "generation": self._index_gen,
                 "removals": self._index_removals}
 
-    def _refresh_index(self) -> FlatIndex | IVFIndex:
+    def _index_state(self) -> tuple[int, int]:
+        """(generation, removals) of the database: what the cached vector index must have caught up to."""
+        meta = dict(self._exec("SELECT key, value FROM meta WHERE key IN ('generation', 'removals')"))
+        return int(meta.get("generation") or 0), int(meta.get("removals") or 0)
+
+    def _refresh_index(self, state: tuple[int, int] | None = None) -> FlatIndex | IVFIndex:
         """Bring the cached vector index up to date with the database (incrementally when possible).
 
         Every write stamps the rows it touches with a new ``generation`` (``seq``), so rows with
         ``seq`` above the index's generation are the ones to (re)insert; a removal bumps
         ``removals``, and the ids the database no longer has are dropped from the index.
+        ``state``: the database's (generation, removals) when the caller has just read it.
         """
-        meta = dict(self._exec("SELECT key, value FROM meta WHERE key IN ('generation', 'removals')"))
-        gen, removals = int(meta.get("generation", 0)), int(meta.get("removals", 0))
+        gen, removals = self._index_state() if state is None else state
         if self._index is not None and gen == self._index_gen and removals == self._index_removals:
             return self._index
         if self._index is None:
@@ -455,7 +470,7 @@ class SkillStore(ABC):
         self._index_dirty += len(rows)
         if isinstance(self._index, FlatIndex) and len(self._index) >= self.ann_min_entries:
             ids, vecs, codes = self._index.rows()
-            self._index = IVFIndex.build(self.embedder.dim, ids, vecs, codes)
+            self._index = IVFIndex.build(self.embedder.dim, ids, vecs, codes, recall_target=self.recall_target)
             self._save_index()
         elif isinstance(self._index, IVFIndex) and self._index.needs_retrain:
             self._index = self._index.retrained()  # the centroids no longer fit the data
@@ -483,7 +498,7 @@ class SkillStore(ABC):
         if len(flat) >= self.ann_min_entries:
             ids, vecs, codes = flat.rows()
             del flat
-            self._index = IVFIndex.build(self.embedder.dim, ids, vecs, codes)
+            self._index = IVFIndex.build(self.embedder.dim, ids, vecs, codes, recall_target=self.recall_target)
             self._save_index()
         else:
             self._index = flat
@@ -527,6 +542,11 @@ class SkillStore(ABC):
             log.warning("vector index file %s is stale: rebuilding", path)
             self._index = None
             return None
+        if self._index.recall_target != self.recall_target:  # tuned for another target (or never)
+            ids, vecs, _ = self._index.all_vectors()
+            self._index.tune(ids, vecs, self.recall_target)
+            del ids, vecs
+            self._save_index()
         return self._index
 
     def _index_matches_db(self, sample: int = 32) -> bool:
@@ -571,13 +591,19 @@ class SkillStore(ABC):
         kw: list[int] = []
         vec: list[tuple[int, float]] = []
         qv = self.embedder.embed([query])[0] if mode != "keyword" else None
-        if mode != "vector" and query.strip():
-            where, params = self._where(kind, language, status, prefix="e.")
-            kw = self._keyword(query, n, where, params)
-        if qv is not None and np.any(qv):
-            with self._lock, self._index_lock:
-                vec = self._refresh_index().search(qv, n, kind=kind, language=language, status=status)
-            vec = [(i, s) for i, s in vec if s > min_similarity]
+        use_kw = mode != "vector" and bool(query.strip())
+        use_vec = qv is not None and bool(np.any(qv))
+        where, params = self._where(kind, language, status, prefix="e.")
+        filters = {"kind": kind, "language": language, "status": status}
+        if use_kw and use_vec and self._can_overlap():
+            kw, vec = self._hybrid_overlapped(query, qv, n, where, params, filters)
+        else:
+            if use_kw:
+                kw = self._keyword(query, n, where, params)
+            if use_vec:
+                with self._lock, self._index_lock:
+                    vec = self._refresh_index().search(qv, n, **filters)
+        vec = [(i, s) for i, s in vec if s > min_similarity]
         fused: dict[int, float] = {}
         krank = {i: r for r, i in enumerate(kw, 1)}
         vrank = {i: r for r, (i, _) in enumerate(vec, 1)}
@@ -593,6 +619,62 @@ class SkillStore(ABC):
             self.record_event("retrieved", [h.entry.id for h in hits], run_id=run_id, problem_id=problem_id,
                               data={"query": query[:500]})
         return hits
+
+    #: run the full-text step (a database query) on a worker thread while the calling thread runs the
+    #: vector step (faiss and numpy release the GIL; so do sqlite3 and psycopg while they wait), so a
+    #: hybrid search costs about max(keyword, vector) instead of their sum. False: one after the
+    #: other; "auto": overlap only when the vector step scans at least ``overlap_min_rows`` rows
+    #: (below that the thread hand-offs cost about what the overlap saves).
+    overlap_steps: bool | str = True
+    overlap_min_rows = 50_000
+
+    def _can_overlap(self) -> bool:
+        # Not before the first index build (that needs the connection), and never from a thread that
+        # holds the connection lock (a caller inside a transaction): the worker would wait for it forever.
+        if not self.overlap_steps or self._index is None or self._depth or self._lock._is_owned():
+            return False
+        return self.overlap_steps != "auto" or self._index.scan_rows >= self.overlap_min_rows
+
+    def _keyword_with_state(self, query: str, k: int, where: str, params: list
+                            ) -> tuple[list[int], tuple[int, int]]:
+        """The keyword step plus the database's index state (generation, removals), read together.
+        Backends override this to read both in one round trip (PostgreSQL)."""
+        with self._lock:
+            return self._keyword(query, k, where, params), self._index_state()
+
+    def _worker(self):
+        pool = self._pool
+        if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with self._index_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lemmaflow-library")
+                pool = self._pool
+        return pool
+
+    def _hybrid_overlapped(self, query: str, qv: np.ndarray, n: int, where: str, params: list,
+                           filters: dict) -> tuple[list[int], list[tuple[int, float]]]:
+        """Keyword step on the worker, vector step here on the cached index; then check that the index
+        was current when the keyword query ran (the same statement reads the index state), and if a
+        write came in since the index was last refreshed, refresh it and search again."""
+        fut = self._worker().submit(self._keyword_with_state, query, n, where, params)
+        try:
+            with self._index_lock:  # released before waiting: the worker needs only self._lock
+                index = self._index
+                seen = (self._index_gen, self._index_removals)
+                vec = index.search(qv, n, **filters)
+        finally:
+            kw, state = fut.result()
+        if state != seen:  # rare: a write since the last refresh (read the state afresh, it may have moved on)
+            with self._lock, self._index_lock:
+                vec = self._refresh_index().search(qv, n, **filters)
+        return kw, vec
+
+    def _close_worker(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     # --- reuse accounting -------------------------------------------------------------------------------
     def _insert_events(self, events: Iterable[Event]) -> None:
