@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "solved/unsolved problems are recorded in it for `lemmaflow library stats`")
     s.add_argument("--prover", choices=["coq", "lean4"], default="coq",
                    help="prover for proof-checking pipelines (whole_proof): a warm Coq pool, or the Lean REPL pool "
-                        "($LEMMAFLOW_LEAN_REPL); started once, shared by all problems")
+                        "($LEMMAFLOW_LEAN_REPL); started once, shared by all problems (with --ray: one pool per worker)")
     s.add_argument("--prover-pool-size", type=int, default=2, help="prover processes (checks in parallel)")
     s.add_argument("--check-timeout", type=float, default=60.0, help="seconds per proof check")
     add_model_for_argument(s)
@@ -383,12 +383,13 @@ def _solve(args) -> int:
             store.close()
         import functools
 
-        from .cli_ray import backend_options, solve_on_ray
+        from .cli_ray import backend_options, prover_options, solve_on_ray
 
         return solve_on_ray(args, pipeline, problems, budget, loaded.errors, console,
                             generator=functools.partial(make_worker_generator, backend_options(args)),
                             models=model_specs(pipeline, args.model_for),
-                            needs_executor=pipeline_needs_executor(pipeline))
+                            needs_executor=pipeline_needs_executor(pipeline),
+                            prover=prover_options(args) if pipeline_needs_prover(pipeline) else None)
     prover = None
     if pipeline_needs_prover(pipeline):
         from lemmaflow.tools.provers import ProverUnavailable

@@ -10,7 +10,8 @@ Examples::
 
 Each worker builds its generator from the same options the in-process path uses (``--backend``,
 ``--model``, ``--base-url``, ...: :func:`lemmaflow.cli.make_worker_generator` of :func:`backend_options`,
-passed in by the command), its own sandbox executor and
+passed in by the command), its own sandbox executor, its own warm prover pool
+(``--prover``, ``--prover-pool-size``, ``--check-timeout``; proof-checking pipelines such as ``whole_proof``) and
 its own handle on ``--library``. The driver (this process) writes ``--out``; see
 :mod:`lemmaflow.agents.distributed.ray_runner`.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_ray_arguments", "backend_options", "make_pool", "solve_on_ray"]
+__all__ = ["add_ray_arguments", "backend_options", "make_pool", "prover_options", "solve_on_ray"]
 
 # The options make_generator reads; a worker rebuilds the same backend from them.
 _BACKEND_FIELDS = ("backend", "model", "base_url", "api_key", "seed", "verbose")
@@ -45,6 +46,12 @@ def backend_options(args) -> dict[str, Any]:
     return {f: getattr(args, f, None) for f in _BACKEND_FIELDS}
 
 
+def prover_options(args) -> dict[str, Any]:
+    """``--prover``/``--prover-pool-size``/``--check-timeout`` of ``solve`` as ``WorkerSetup.prover``: each
+    worker's own warm pool (Coq sessions or Lean REPLs) for proof-checking pipelines."""
+    return {"language": args.prover, "pool_size": args.prover_pool_size, "timeout_s": args.check_timeout}
+
+
 def make_pool(args, generator, *, library: str | None = None, sandbox: str | None = None,
               prover: dict | None = None):
     """A started :class:`RayWorkerPool` from ``--ray``/``--workers``/...; ``generator``: the picklable
@@ -60,11 +67,13 @@ def make_pool(args, generator, *, library: str | None = None, sandbox: str | Non
 
 
 def solve_on_ray(args, pipeline, problems, budget, bad_lines, console, *, generator, models: dict,
-                 needs_executor: bool) -> int:
+                 needs_executor: bool, prover: dict | None = None) -> int:
     """``lemmaflow solve --ray``: the checks before this are solve's own; results table as in-process.
 
     ``generator``: the workers' generator factory; ``models``: role -> ModelSpec; ``needs_executor``:
-    whether the pipeline runs model-written code (then each worker starts a ``--sandbox`` executor).
+    whether the pipeline runs model-written code (then each worker starts a ``--sandbox`` executor);
+    ``prover``: for a proof-checking pipeline (whole_proof), the options of the warm prover pool each
+    worker starts once (:func:`prover_options`), else None.
     """
     import asyncio
 
@@ -77,7 +86,8 @@ def solve_on_ray(args, pipeline, problems, budget, bad_lines, console, *, genera
 
     try:
         with console.status(f"starting {args.workers} Ray worker(s) ({args.backend})"):
-            pool = make_pool(args, generator, library=args.library, sandbox=args.sandbox if needs_executor else None)
+            pool = make_pool(args, generator, library=args.library, sandbox=args.sandbox if needs_executor else None,
+                             prover=prover)
     except RayUnavailable as e:
         console.print(f"[red]lemmaflow: {e}[/red]")
         return 2
