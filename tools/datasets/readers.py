@@ -351,8 +351,6 @@ class ProblemStream:
         seen, repeats = KeySet(), {}  # ids: 8 bytes each; a count only for ids that repeat
         n = 0
         for place, row in rows:
-            if self.limit and n >= self.limit:
-                return
             try:
                 if isinstance(row, ValueError):
                     raise row
@@ -368,6 +366,8 @@ class ProblemStream:
                 seen.add(h)
             n += 1
             yield problem
+            if self.limit and n >= self.limit:
+                return  # the source is read no further
 
     def _rows(self):
         import contextlib
