@@ -333,7 +333,7 @@ def _solve(args) -> int:
     from lemmaflow.agents.spec import SpecError
     from lemmaflow.tools.answers import AnswerChecker
 
-    from .cli_data import open_problems_from_args, print_error, print_skipped
+    from .cli_data import keyed, open_problems_from_args, print_error, print_skipped
     from .report import ProgressReporter
 
     console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
@@ -479,13 +479,6 @@ def _solve(args) -> int:
 
     print_final_table(args.out, keys, summary)
     return 0 if summary.failed == 0 else 1
-
-
-def keyed(problems, runner, keys):
-    """``problems``, read lazily, each one's result key added to ``keys`` as it is read (for the final table)."""
-    for p in problems:
-        keys.add(runner.key(p))
-        yield p
 
 
 def _pipelines() -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "add_data_dir_argument",
     "load_problems_from_args",
     "open_problems_from_args",
+    "keyed",
     "LoadedProblems",
     "StreamedProblems",
     "print_error",
@@ -131,6 +132,14 @@ class StreamedProblems(NamedTuple):
     def first(self):
         """The first valid problem (reading, and reporting, the bad rows before it), or None."""
         return next(iter(self.problems), None)
+
+
+def keyed(problems, runner, keys):
+    """``problems``, read lazily, each one's result key (``runner.key``) added to ``keys`` as it is read:
+    the final table's filter, without holding the problems."""
+    for p in problems:
+        keys.add(runner.key(p))
+        yield p
 
 
 def open_problems_from_args(args, *, limit: int | None = None, on_error=None) -> StreamedProblems:

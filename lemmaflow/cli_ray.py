@@ -82,8 +82,7 @@ def solve_on_ray(args, pipeline, problems, budget, bad_lines, console, *, genera
     from lemmaflow.tools.datasets import InputError
     from lemmaflow.tools.keyset import KeySet
 
-    from .cli import keyed
-    from .cli_data import print_error
+    from .cli_data import keyed, print_error
     from .report import ProgressReporter, print_final_table
 
     try:
