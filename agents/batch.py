@@ -33,19 +33,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
 import json
 import os
 import time
 import uuid
-from array import array
-from bisect import bisect_left
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal
 
 from pydantic import BaseModel
 
 from ..tools.datasets import Problem, grade
+from ..tools.keyset import KeySet
 from .backends.base import LLMBackend
 from .backends.coalesce import CoalescingBackend
 from .budget import Budget
@@ -164,54 +162,6 @@ def finished_keys(path: str | Path) -> "KeySet":
     """
     _repair_tail(Path(path))
     return KeySet(k for k, row in load_results_iter(path) if row.get("status") in FINISHED)
-
-
-class KeySet:
-    """A set of result keys (hex digests) at about 8 bytes per key.
-
-    The resume index and the duplicate check of a streamed run hold one entry
-    per problem; a ``set`` of key strings costs ~100 bytes each (10 MB at 100k
-    problems), this a sorted ``array('Q')`` of 64-bit prefixes plus a small set
-    of recent ones, merged geometrically (amortised O(log n) per add). Two keys
-    sharing a 64-bit prefix (p ~ n^2 / 2^65) would make one look done.
-
-    Example::
-
-        ks = KeySet()
-        ks.add("0123456789abcdef01234567")
-        assert "0123456789abcdef01234567" in ks and len(ks) == 1
-    """
-
-    def __init__(self, keys: Iterable[str] = ()):
-        self._sorted = array("Q")
-        self._recent: set[int] = set()
-        for k in keys:
-            self.add(k)
-
-    @staticmethod
-    def _h(key: str) -> int:
-        try:
-            return int(key[:16], 16)
-        except ValueError:  # not a hex digest (hand-made rows): hash its text
-            return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
-
-    def __contains__(self, key: str) -> bool:
-        h = self._h(key)
-        if h in self._recent:
-            return True
-        i = bisect_left(self._sorted, h)
-        return i < len(self._sorted) and self._sorted[i] == h
-
-    def add(self, key: str) -> None:
-        if key in self:
-            return
-        self._recent.add(self._h(key))
-        if len(self._recent) >= max(1024, len(self._sorted) // 8):
-            self._sorted = array("Q", heapq.merge(self._sorted, sorted(self._recent)))
-            self._recent = set()
-
-    def __len__(self) -> int:
-        return len(self._sorted) + len(self._recent)
 
 
 def _repair_tail(path: Path) -> None:

@@ -48,7 +48,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from pydantic import BaseModel
 
@@ -190,6 +190,14 @@ def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@=-]+", "_", label).strip("_") or "pipeline"
 
 
+def _size(problems) -> int | None:
+    """The number of problems, for progress: len() of a list, a cheap hint of a lazy source, else None."""
+    if hasattr(problems, "__len__"):
+        return len(problems)
+    hint = getattr(problems, "total_hint", None)
+    return hint() if hint is not None else None
+
+
 def _spec_hash(pipeline: Pipeline) -> str:
     return hashlib.sha256(json.dumps(pipeline.to_spec(), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -256,19 +264,34 @@ class Bench:
         runner = self.runner_cls(pipeline, self.backend, self.checker, out_path=path, budget=self.budget,
                              on_result=self.on_result, models=models, trace_path=trace, **self.runner_kwargs)
         if self.on_start:
-            self.on_start(label, len(problems))
+            self.on_start(label, _size(problems))
         summary = await runner.run(problems)
         if self.on_end:
             self.on_end(label, summary)
         # Latest result of each bench problem (a problem listed twice counts once), read line by line and
         # without ``outputs`` (chains, ...): the report needs status, grade and usage only.
-        keys = dict.fromkeys(runner.key(p) for p in problems)
+        self._count = 0
+
+        def counted():
+            for p in problems:  # a lazy source is read again here (its keys, in input order)
+                self._count += 1
+                yield runner.key(p)
+
+        keys = dict.fromkeys(counted())
         rows = _latest_rows(path, keys)
         self._done[h] = [ProblemResult.model_validate(rows[k]) for k in keys if k in rows]
         return self._done[h]
 
-    async def run(self, problems: Sequence[Problem]) -> BenchReport:
-        problems = list(problems)
+    async def run(self, problems: Iterable[Problem]) -> BenchReport:
+        """Every pipeline, then the matched SC rows, on ``problems``.
+
+        A re-iterable source (a list, or a :class:`~lemmaflow.tools.datasets.readers.ProblemStream`,
+        which re-reads its file on each pass) is read once per pipeline rather than held in memory;
+        a one-shot iterator (a generator) is listed first.
+        """
+        if iter(problems) is problems:  # an iterator: it can be read only once
+            problems = list(problems)
+        self._count = 0
         self._done.clear()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         rows: list[BenchRow] = []
@@ -305,7 +328,7 @@ class Bench:
                 res = await self._run_one(label, pipe, problems)
                 rows.append(summarize(label, res, kind="sc_matched", sc_n=n,
                                       results_path=str(self._by_spec[_spec_hash(pipe)]), **matched))
-        return BenchReport(problems=len(problems), model=getattr(self.backend, "model_id", "?"), rows=rows,
+        return BenchReport(problems=len(problems) if hasattr(problems, "__len__") else self._count, model=getattr(self.backend, "model_id", "?"), rows=rows,
                            sc_cost=cost)
 
 

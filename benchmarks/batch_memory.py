@@ -12,6 +12,11 @@ problem flat within 20%.
     .venv/bin/python benchmarks/batch_memory.py                      # 1k, 10k, 100k, 3 runs each
     .venv/bin/python benchmarks/batch_memory.py --sizes 1000 10000 --latency-ms 2
     .venv/bin/python benchmarks/batch_memory.py --list               # the input as a list, not a generator
+    .venv/bin/python benchmarks/batch_memory.py --cli                # `lemmaflow solve` on a JSONL file, as a subprocess
+
+``--cli`` measures the whole command: ``lemmaflow solve --input FILE.jsonl`` (the lazy reader, the
+runner, the progress bar, the final table) in a fresh process whose engine is the same fake (the
+CLI's backend factory is replaced, nothing else); the answer checker is the real one.
 
 The results file goes to a temporary folder (``/dev/shm`` when present, so the
 per-result fsync is not the disk's speed).
@@ -27,27 +32,13 @@ import sys
 import tempfile
 
 
-def child(n: int, latency_ms: float, concurrency: int, as_list: bool) -> dict:
-    """One run of ``n`` problems in this process; its figures."""
+def fixed_latency_lm(latency_ms: float):
+    """A fake engine: the same reply after a fixed sleep; keeps nothing per call (unlike ScriptedLM, which logs calls)."""
     import asyncio
-    import resource
-    import time
 
     from lemmaflow.agents.backends import Completion, Generation
-    from lemmaflow.agents.batch import BatchRunner
-    from lemmaflow.cli import resolve_pipeline
-    from lemmaflow.tools.datasets import Problem
-
-    class ExactChecker:  # the answer checker's subprocess pool is not what is measured here
-        def equivalent(self, a, b):
-            return a == b
-
-        def extract(self, text):
-            return text
 
     class FixedLatencyLM:
-        """Same reply after a fixed sleep; keeps nothing per call (unlike ScriptedLM, which logs calls)."""
-
         model_id = "fixed-latency"
 
         async def generate(self, prompts, params):
@@ -59,7 +50,64 @@ def child(n: int, latency_ms: float, concurrency: int, as_list: bool) -> dict:
         async def aclose(self):
             pass
 
-    lm = FixedLatencyLM()
+    return FixedLatencyLM()
+
+
+def cli_child(argv: list[str], latency_ms: float, figures: str) -> None:
+    """``lemmaflow solve ARGV`` in this process, its engine the fixed-latency fake (the only thing replaced:
+    argument parsing, the lazy reader, the runner, progress and the final table are the CLI's own)."""
+    import resource
+    import time
+
+    import lemmaflow.cli as cli
+
+    cli._make_backend = lambda args: fixed_latency_lm(latency_ms)
+    cpu0, t0 = time.process_time(), time.monotonic()
+    code = cli.main(argv)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+    with open(figures, "w") as f:
+        json.dump(dict(code=code, cpu_s=cpu, wall_s=wall,
+                       peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), f)
+
+
+def cli_run(n: int, latency_ms: float, concurrency: int) -> dict:
+    """``lemmaflow solve`` as a subprocess on a generated JSONL of ``n`` problems; its figures."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.TemporaryDirectory(dir=base) as tmp:
+        inp, out, figures = (os.path.join(tmp, f) for f in ("p.jsonl", "r.jsonl", "figures.json"))
+        with open(inp, "w") as f:
+            for i in range(n):
+                f.write(json.dumps({"id": f"p{i}", "question": f"What is {i} + 4 - {i}?", "answer": "4"}) + "\n")
+        argv = ["solve", "--input", inp, "--out", out, "--pipeline", "sc", "--n", "1", "--max-tokens", "16",
+                "--concurrency", str(concurrency)]
+        cmd = [sys.executable, __file__, "--cli-child", json.dumps(argv), "--latency-ms", str(latency_ms),
+               "--figures", figures]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = json.load(open(figures))
+        lines = sum(1 for _ in open(out))
+    assert r["code"] == 0 and lines == n, (r, lines)
+    return dict(n=n, done=lines, peak_rss_mib=r["peak_rss_mib"], cpu_s=r["cpu_s"], wall_s=r["wall_s"],
+                cpu_us_per_problem=r["cpu_s"] / n * 1e6, problems_per_s=n / r["wall_s"])
+
+
+def child(n: int, latency_ms: float, concurrency: int, as_list: bool) -> dict:
+    """One run of ``n`` problems in this process; its figures."""
+    import asyncio
+    import resource
+    import time
+
+    from lemmaflow.agents.batch import BatchRunner
+    from lemmaflow.cli import resolve_pipeline
+    from lemmaflow.tools.datasets import Problem
+
+    class ExactChecker:  # the answer checker's subprocess pool is not what is measured here
+        def equivalent(self, a, b):
+            return a == b
+
+        def extract(self, text):
+            return text
+
+    lm = fixed_latency_lm(latency_ms)
     pipe = resolve_pipeline("sc", {"n": 1, "max_tokens": 16})
 
     def problems():
@@ -88,18 +136,29 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3, help="runs per size (max RSS, median CPU reported)")
     ap.add_argument("--list", action="store_true", help="pass the problems as a list (materialised input)")
+    ap.add_argument("--cli", action="store_true",
+                    help="run `lemmaflow solve` as a subprocess on a generated JSONL file (the whole CLI path: "
+                         "lazy reader, runner, progress, final table); the engine is the same fake")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--cli-child", help=argparse.SUPPRESS)
+    ap.add_argument("--figures", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
         print(json.dumps(child(args.child, args.latency_ms, args.concurrency, args.list)))
         return
+    if args.cli_child is not None:
+        cli_child(json.loads(args.cli_child), args.latency_ms, args.figures)
+        return
     runs: dict[int, list[dict]] = {n: [] for n in args.sizes}
     for rep in range(args.repeats):  # sizes interleaved, so load drifts hit every size alike
         for n in args.sizes:
-            cmd = [sys.executable, __file__, "--child", str(n), "--latency-ms", str(args.latency_ms),
-                   "--concurrency", str(args.concurrency)] + (["--list"] if args.list else [])
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            r = json.loads(out.strip().splitlines()[-1])
+            if args.cli:
+                r = cli_run(n, args.latency_ms, args.concurrency)
+            else:
+                cmd = [sys.executable, __file__, "--child", str(n), "--latency-ms", str(args.latency_ms),
+                       "--concurrency", str(args.concurrency)] + (["--list"] if args.list else [])
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                r = json.loads(out.strip().splitlines()[-1])
             runs[n].append(r)
             print(f"  round {rep + 1}: {n:>7} problems: peak RSS {r['peak_rss_mib']:.1f} MiB, "
                   f"{r['cpu_us_per_problem']:.0f} µs CPU/problem, {r['problems_per_s']:.0f} problems/s",
@@ -111,7 +170,8 @@ def main() -> None:
         rows.append(dict(med, peak_rss_mib=max(r["peak_rss_mib"] for r in rs)))
     first = rows[0]
     print(f"\nlatency {args.latency_ms} ms, concurrency {args.concurrency}, input "
-          f"{'list' if args.list else 'generator'}, {args.repeats} runs per size (max peak RSS, median CPU)\n")
+          f"{'`lemmaflow solve` on a JSONL file' if args.cli else 'list' if args.list else 'generator'}, "
+          f"{args.repeats} runs per size (max peak RSS, median CPU)\n")
     print("| problems | peak RSS MiB | RSS vs first | CPU µs/problem | CPU vs first | problems/s |")
     print("|---|---|---|---|---|---|")
     for r in rows:

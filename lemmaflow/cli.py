@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "solved/unsolved problems are recorded in it for `lemmaflow library stats`")
     s.add_argument("--prover", choices=["coq", "lean4"], default="coq",
                    help="prover for proof-checking pipelines (whole_proof): a warm Coq pool, or the Lean REPL pool "
-                        "($LEMMAFLOW_LEAN_REPL); started once, shared by all problems")
+                        "($LEMMAFLOW_LEAN_REPL); started once, shared by all problems (with --ray: one pool per worker)")
     s.add_argument("--prover-pool-size", type=int, default=2, help="prover processes (checks in parallel)")
     s.add_argument("--check-timeout", type=float, default=60.0, help="seconds per proof check")
     add_model_for_argument(s)
@@ -333,8 +333,8 @@ def _solve(args) -> int:
     from lemmaflow.agents.spec import SpecError
     from lemmaflow.tools.answers import AnswerChecker
 
-    from .cli_data import load_problems_from_args, print_error, report_skipped
-    from .report import ProgressReporter, result_table
+    from .cli_data import keyed, open_problems_from_args, print_error, print_skipped
+    from .report import ProgressReporter
 
     console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
     try:
@@ -344,16 +344,23 @@ def _solve(args) -> int:
     except (SpecError, ValueError) as e:
         console.print(f"[red]lemmaflow: bad pipeline:[/red] {e}")
         return 2
+    # The input is read lazily (a JSONL/CSV/Parquet file line by line, as the runner's window asks for the
+    # next problem): memory stays flat however many problems it holds. Bad rows are reported when met.
+    def skipped(place: int, err: str) -> None:
+        print_skipped(console, loaded.label, loaded.unit, place, err)
+
     try:
-        loaded = load_problems_from_args(args, limit=args.limit)
+        loaded = open_problems_from_args(args, limit=args.limit, on_error=skipped)
+        for place, err in loaded.errors:  # a source held whole (--dataset, .json, hf:) knows its bad rows now
+            skipped(place, err)
+        has_problems = loaded.first() is not None  # reads up to the first valid problem only
     except (OSError, ValueError) as e:
         print_error(console, "lemmaflow", f"cannot load problems: {e}")
         return 2
-    report_skipped(console, loaded)
-    problems = loaded.problems
-    if not problems:
+    if not has_problems:
         console.print("[red]lemmaflow: no valid problems in the input[/red]")
         return 2
+    problems = loaded.problems
     budget = Budget(
         max_samples=args.max_samples, max_total_tokens=args.max_total_tokens, max_wall_s=args.max_wall_s,
         max_completion_tokens=args.max_completion_tokens, max_llm_calls=args.max_llm_calls,
@@ -383,12 +390,14 @@ def _solve(args) -> int:
             store.close()
         import functools
 
-        from .cli_ray import backend_options, solve_on_ray
+        from .cli_ray import backend_options, prover_options, solve_on_ray
 
         return solve_on_ray(args, pipeline, problems, budget, loaded.errors, console,
                             generator=functools.partial(make_worker_generator, backend_options(args)),
                             models=model_specs(pipeline, args.model_for),
-                            needs_executor=pipeline_needs_executor(pipeline))
+                            needs_executor=pipeline_needs_executor(pipeline),
+                            prover=prover_options(args) if pipeline_needs_prover(pipeline) else None,
+                            total=loaded.total_hint())
     prover = None
     if pipeline_needs_prover(pipeline):
         from lemmaflow.tools.provers import ProverUnavailable
@@ -431,10 +440,14 @@ def _solve(args) -> int:
                 prover.close()
             console.print(f"[red]lemmaflow: sandbox {args.sandbox!r} unavailable:[/red] {e}")
             return 2
-    reporter = ProgressReporter(console, total=len(problems), enabled=not args.no_progress)
+    reporter = ProgressReporter(console, total=loaded.total_hint(), enabled=not args.no_progress)
     def on_result(res, summary):
         reporter.update(res, summary)
 
+    from lemmaflow.tools.datasets import InputError
+    from lemmaflow.tools.keyset import KeySet
+
+    keys = KeySet()  # the input's result keys, for the final table: 8 bytes per problem
     try:
         with AnswerChecker() as checker:
             runner = BatchRunner(pipeline, backend, checker, out_path=args.out, budget=budget,
@@ -442,10 +455,14 @@ def _solve(args) -> int:
                                  executor=executor, models=models, store=store, prover=prover,
                                  coalesce_s=None if args.coalesce_ms is None else args.coalesce_ms / 1000)
             with reporter:
-                summary = asyncio.run(runner.run(problems))
+                summary = asyncio.run(runner.run(keyed(problems, runner, keys)))
+                reporter.finish(summary)
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted: finished problems are saved in {args.out}; rerun to resume[/yellow]")
         return 130
+    except InputError as e:  # the input broke mid-way (bytes that are not UTF-8...): what finished is saved
+        print_error(console, "lemmaflow", f"cannot read problems: {e}; finished problems are saved in {args.out}")
+        return 2
     finally:
         close_models(models, backend)
         close = getattr(backend, "close", None)
@@ -458,14 +475,9 @@ def _solve(args) -> int:
         if store is not None:
             store.close()
     summary.bad_lines = loaded.errors
-    # Show every input problem's latest result, including ones finished by an
-    # earlier (interrupted) run of the same command.
-    from lemmaflow.agents.batch import ProblemResult, load_results
+    from .report import print_final_table
 
-    rows = load_results(args.out)
-    keys = {runner.key(p) for p in problems}
-    shown = [ProblemResult.model_validate(r) for k, r in rows.items() if k in keys]
-    Console().print(result_table(shown, summary))
+    print_final_table(args.out, keys, summary)
     return 0 if summary.failed == 0 else 1
 
 

@@ -154,16 +154,23 @@ def run_bench_command(args) -> int:
     if unknown_sets:
         console.print(f"[red]lemmaflow bench: --set names a node no pipeline has:[/red] {', '.join(unknown_sets)}")
         return 2
-    from .cli_data import load_problems_from_args, print_error, report_skipped
+    from .cli_data import open_problems_from_args, print_error, print_skipped
 
+    def skipped(place: int, err: str) -> None:
+        print_skipped(console, loaded.label, loaded.unit, place, err)
+
+    # Read lazily, and again for each pipeline (a JSONL/CSV/Parquet --input is never held whole);
+    # bad rows are reported once, when first met.
     try:
-        loaded = load_problems_from_args(args, limit=args.limit)
+        loaded = open_problems_from_args(args, limit=args.limit, on_error=skipped)
+        for place, err in loaded.errors:  # a source held whole (--dataset) knows its bad rows now
+            skipped(place, err)
+        has_problems = loaded.first() is not None
     except (OSError, ValueError) as e:
         print_error(console, "lemmaflow bench", f"cannot load problems: {e}")
         return 2
-    report_skipped(console, loaded)
     problems = loaded.problems
-    if not problems:
+    if not has_problems:
         console.print("[red]lemmaflow bench: no valid problems[/red]")
         return 2
     budget = Budget(
@@ -241,8 +248,8 @@ def run_bench_command(args) -> int:
                 console.print(f"[yellow]interrupted: finished problems are saved under {out}/results; "
                               "rerun to resume[/yellow]")
                 return 130
-            except ValueError as e:  # e.g. the SC reference drew no samples
-                console.print(f"[red]lemmaflow bench:[/red] {e}")
+            except ValueError as e:  # e.g. the SC reference drew no samples; an input that broke mid-way
+                print_error(console, "lemmaflow bench", str(e))
                 return 1
     finally:
         for models in all_models:

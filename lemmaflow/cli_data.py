@@ -10,8 +10,9 @@ Examples::
     lemmaflow solve --input mine.csv --question-field prompt --answer-field target --out runs/mine.jsonl
 
 ``solve``, ``bench`` and ``compose`` get their problems through
-:func:`add_problem_arguments` / :func:`load_problems_from_args` (one place for
-``--input``, ``--dataset``, ``--data-dir`` and the column mapping). A source that
+:func:`add_problem_arguments` and :func:`open_problems_from_args` (``solve``, ``bench``: read lazily,
+so memory stays flat on any input size) or :func:`load_problems_from_args` (``compose``: a list)
+— one place for ``--input``, ``--dataset``, ``--data-dir`` and the column mapping. A source that
 cannot be read ends in one line naming it and the place, and exit code 2.
 """
 
@@ -25,7 +26,10 @@ __all__ = [
     "add_problem_arguments",
     "add_data_dir_argument",
     "load_problems_from_args",
+    "open_problems_from_args",
+    "keyed",
     "LoadedProblems",
+    "StreamedProblems",
     "print_error",
     "report_skipped",
 ]
@@ -99,8 +103,64 @@ def load_problems_from_args(args, *, input: str | None = None, dataset: str | No
 
 def report_skipped(console, loaded: LoadedProblems) -> None:
     for place, err in loaded.errors:
-        where = f"{loaded.label}:{place}" if loaded.unit == "line" else f"{loaded.label}: row {place}"
-        console.print(f"{where}: skipped: {err}", style="yellow", markup=False, soft_wrap=True)
+        print_skipped(console, loaded.label, loaded.unit, place, err)
+
+
+def print_skipped(console, label: str, unit: str, place: int, err: str) -> None:
+    """One skipped input row: ``FILE:LINE: skipped: reason`` (or ``FILE: row N: ...``)."""
+    where = f"{label}:{place}" if unit == "line" else f"{label}: row {place}"
+    console.print(f"{where}: skipped: {err}", style="yellow", markup=False, soft_wrap=True)
+
+
+class StreamedProblems(NamedTuple):
+    """The problems of ``--input``/``--dataset`` as :func:`open_problems_from_args` gives them.
+
+    ``problems``: a re-iterable source (a :class:`~lemmaflow.tools.datasets.readers.ProblemStream`
+    re-reads the file on each pass; a registered dataset is a list); ``errors`` fills as bad rows are met.
+    """
+
+    problems: Any
+    errors: list[tuple[int, str]]
+    label: str
+    unit: str
+
+    def total_hint(self) -> int | None:
+        """A cheap count (rows, not parsed problems) for a progress bar; None if unknown."""
+        p = self.problems
+        return len(p) if hasattr(p, "__len__") else p.total_hint()
+
+    def first(self):
+        """The first valid problem (reading, and reporting, the bad rows before it), or None."""
+        return next(iter(self.problems), None)
+
+
+def keyed(problems, runner, keys):
+    """``problems``, read lazily, each one's result key (``runner.key``) added to ``keys`` as it is read:
+    the final table's filter, without holding the problems."""
+    for p in problems:
+        keys.add(runner.key(p))
+        yield p
+
+
+def open_problems_from_args(args, *, limit: int | None = None, on_error=None) -> StreamedProblems:
+    """The problems ``--input`` or ``--dataset`` name, cut to ``limit``, read lazily.
+
+    A ``--input`` JSONL, CSV or Parquet file is read as it is iterated (each pass from the start:
+    ``bench`` re-reads it per pipeline); ``.json`` and ``hf:`` sources, and ``--dataset``, are held
+    whole. ``on_error(place, reason)``: each bad row, once, when it is met. Raises as
+    :func:`load_problems_from_args` does for a source that cannot be opened.
+    """
+    from lemmaflow.tools.datasets import Columns
+    from lemmaflow.tools.datasets.readers import ProblemStream, place_unit
+
+    input = getattr(args, "input", None)
+    if input is None:
+        loaded = load_problems_from_args(args, limit=limit)
+        return StreamedProblems(loaded.problems, loaded.errors, loaded.label, loaded.unit)
+    columns = Columns(getattr(args, "question_field", None), getattr(args, "answer_field", None),
+                      getattr(args, "id_field", None))
+    stream = ProblemStream(input, columns, limit=limit, on_error=on_error)
+    return StreamedProblems(stream, stream.errors, input, place_unit(input))
 
 
 # ---- lemmaflow data ----------------------------------------------------------------------------

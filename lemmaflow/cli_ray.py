@@ -10,7 +10,8 @@ Examples::
 
 Each worker builds its generator from the same options the in-process path uses (``--backend``,
 ``--model``, ``--base-url``, ...: :func:`lemmaflow.cli.make_worker_generator` of :func:`backend_options`,
-passed in by the command), its own sandbox executor and
+passed in by the command), its own sandbox executor, its own warm prover pool
+(``--prover``, ``--prover-pool-size``, ``--check-timeout``; proof-checking pipelines such as ``whole_proof``) and
 its own handle on ``--library``. The driver (this process) writes ``--out``; see
 :mod:`lemmaflow.agents.distributed.ray_runner`.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_ray_arguments", "backend_options", "make_pool", "solve_on_ray"]
+__all__ = ["add_ray_arguments", "backend_options", "make_pool", "prover_options", "solve_on_ray"]
 
 # The options make_generator reads; a worker rebuilds the same backend from them.
 _BACKEND_FIELDS = ("backend", "model", "base_url", "api_key", "seed", "verbose")
@@ -45,6 +46,12 @@ def backend_options(args) -> dict[str, Any]:
     return {f: getattr(args, f, None) for f in _BACKEND_FIELDS}
 
 
+def prover_options(args) -> dict[str, Any]:
+    """``--prover``/``--prover-pool-size``/``--check-timeout`` of ``solve`` as ``WorkerSetup.prover``: each
+    worker's own warm pool (Coq sessions or Lean REPLs) for proof-checking pipelines."""
+    return {"language": args.prover, "pool_size": args.prover_pool_size, "timeout_s": args.check_timeout}
+
+
 def make_pool(args, generator, *, library: str | None = None, sandbox: str | None = None,
               prover: dict | None = None):
     """A started :class:`RayWorkerPool` from ``--ray``/``--workers``/...; ``generator``: the picklable
@@ -60,39 +67,49 @@ def make_pool(args, generator, *, library: str | None = None, sandbox: str | Non
 
 
 def solve_on_ray(args, pipeline, problems, budget, bad_lines, console, *, generator, models: dict,
-                 needs_executor: bool) -> int:
+                 needs_executor: bool, prover: dict | None = None, total: int | None = None) -> int:
     """``lemmaflow solve --ray``: the checks before this are solve's own; results table as in-process.
 
     ``generator``: the workers' generator factory; ``models``: role -> ModelSpec; ``needs_executor``:
-    whether the pipeline runs model-written code (then each worker starts a ``--sandbox`` executor).
+    whether the pipeline runs model-written code (then each worker starts a ``--sandbox`` executor);
+    ``prover``: for a proof-checking pipeline (whole_proof), the options of the warm prover pool each
+    worker starts once (:func:`prover_options`), else None. ``problems``: any iterable, read lazily
+    (``total``: its size if known, for the progress bar).
     """
     import asyncio
 
-    from rich.console import Console
-
-    from lemmaflow.agents.batch import ProblemResult, load_results
     from lemmaflow.agents.distributed import RayBatchRunner, RayUnavailable
+    from lemmaflow.tools.datasets import InputError
+    from lemmaflow.tools.keyset import KeySet
 
-    from .report import ProgressReporter, result_table
+    from .cli_data import keyed, print_error
+    from .report import ProgressReporter, print_final_table
 
     try:
         with console.status(f"starting {args.workers} Ray worker(s) ({args.backend})"):
-            pool = make_pool(args, generator, library=args.library, sandbox=args.sandbox if needs_executor else None)
+            pool = make_pool(args, generator, library=args.library, sandbox=args.sandbox if needs_executor else None,
+                             prover=prover)
     except RayUnavailable as e:
         console.print(f"[red]lemmaflow: {e}[/red]")
         return 2
-    reporter = ProgressReporter(console, total=len(problems), enabled=not args.no_progress)
+    if total is None and hasattr(problems, "__len__"):
+        total = len(problems)
+    reporter = ProgressReporter(console, total=total, enabled=not args.no_progress)
+    keys = KeySet()  # the input's result keys, for the final table
     try:
         runner = RayBatchRunner(pipeline, pool, out_path=args.out, budget=budget, concurrency=args.concurrency,
                                 trace_path=args.trace, models=models,
                                 on_result=reporter.update,
                                 coalesce_s=None if args.coalesce_ms is None else args.coalesce_ms / 1000)
         with reporter:
-            summary = asyncio.run(runner.run(problems))
-        keys = {runner.key(p) for p in problems}
+            summary = asyncio.run(runner.run(keyed(problems, runner, keys)))
+            reporter.finish(summary)
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted: finished problems are saved in {args.out}; rerun to resume[/yellow]")
         return 130
+    except InputError as e:
+        print_error(console, "lemmaflow", f"cannot read problems: {e}; finished problems are saved in {args.out}")
+        return 2
     except RayUnavailable as e:
         console.print(f"[red]lemmaflow: {e}[/red]")
         return 1
@@ -101,7 +118,5 @@ def solve_on_ray(args, pipeline, problems, budget, bad_lines, console, *, genera
     summary.bad_lines = bad_lines
     if runner.requeued:
         console.print(f"[yellow]{runner.requeued} problem(s) moved to another worker after a worker died[/yellow]")
-    rows = load_results(args.out)
-    shown = [ProblemResult.model_validate(r) for k, r in rows.items() if k in keys]
-    Console().print(result_table(shown, summary))
+    print_final_table(args.out, keys, summary)
     return 0 if summary.failed == 0 else 1

@@ -41,6 +41,9 @@ GPU = [  # need CUDA GPUs and model weights
     "--model Qwen/Qwen2.5-Math-7B-Instruct --ray auto --workers 16 --out runs/tool_user.jsonl",
     "lemmaflow bench --input problems.jsonl --pipelines sc,tora --n 8 --backend vllm --model "
     "Qwen/Qwen2.5-Math-7B-Instruct --ray auto --workers 16 --out runs/bench",
+    # its CPU form (a local Ray cluster, real Coq in each worker): tests/agents/distributed/test_ray_prover.py
+    "lemmaflow solve --pipeline whole_proof --input theorems.jsonl --prover coq --prover-pool-size 4 --backend vllm "
+    "--model deepseek-ai/DeepSeek-Prover-V1.5-RL --ray auto --workers 8 --out runs/wp.jsonl",
 ]
 NOT_RUN = [  # installs, or other hosts: a system PostgreSQL service, a multi-node Ray cluster
     "scripts/setup.sh",

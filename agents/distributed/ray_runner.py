@@ -3,7 +3,8 @@
 Each worker actor (:class:`RayWorker`) builds, once, what an in-process run builds: the generator
 (in-process vLLM on its GPU, the embedded model, or an OpenAI-compatible endpoint — any
 :class:`~lemmaflow.agents.backends.factory.ModelSpec`), the named models of the pipeline, its own
-sandbox executor (only if a pipeline runs model-written code), an answer checker and a handle on
+sandbox executor (only if a pipeline runs model-written code), its own warm prover pool (only if a
+pipeline checks formal proofs, e.g. ``whole_proof``; ``WorkerSetup.prover``), an answer checker and a handle on
 the skill library (use PostgreSQL when workers run on several machines). It solves a problem with
 :meth:`BatchRunner.solve_one <lemmaflow.agents.batch.BatchRunner.solve_one>` — the same code as
 the in-process runner — and sends the result back.
@@ -98,7 +99,9 @@ class WorkerSetup(BaseModel):
     generator: ModelSpec | Callable[[], Any]
     sandbox: Literal["forkserver", "bwrap", "docker", "subprocess"] = "forkserver"
     library: str | None = None
-    # Coq sessions for prove jobs (CoqConfig fields, e.g. {"pool_size": 2, "timeout_s": 30}); started on first use.
+    # The worker's warm prover pool, shared by its prove jobs and by solve jobs whose pipeline checks proofs
+    # (whole_proof): CoqConfig / LeanConfig fields plus ``language`` ("coq" default, "lean4"), e.g.
+    # {"language": "coq", "pool_size": 2, "timeout_s": 30}. Started once, on first use; None: Coq's defaults.
     prover: dict[str, Any] | None = None
 
 
@@ -119,6 +122,10 @@ class JobSpec(BaseModel):
 
 def _needs_executor(pipeline: Pipeline) -> bool:
     return any(getattr(d["node"], "needs_executor", False) for _, d in pipeline.graph.nodes(data=True))
+
+
+def _needs_prover(pipeline: Pipeline) -> bool:
+    return any(getattr(d["node"], "needs_prover", False) for _, d in pipeline.graph.nodes(data=True))
 
 
 class RayWorker:
@@ -151,7 +158,11 @@ class RayWorker:
         """Answers once the actor is up (after a restart too): its model id and where it runs."""
         import socket
 
-        return {"model_id": self.backend.model_id, "pid": os.getpid(), "host": socket.gethostname()}
+        prover = self._prover
+        return {"model_id": self.backend.model_id, "pid": os.getpid(), "host": socket.gethostname(),
+                # the warm prover pool's processes (None until a prove job or a proof-checking pipeline needs it)
+                "prover": None if prover is None else {
+                    "kind": type(prover).__name__, "pids": list(getattr(prover, "session_pids", lambda: [])())}}
 
     def prepare(self, job_id: str, job: JobSpec) -> str:
         """Build a job's runner (pipeline, models, maybe the executor) once; return its keys' model part.
@@ -180,9 +191,12 @@ class RayWorker:
             executor = make_executor(self.setup.sandbox)
             executor.start()
             self.executor = executor
+        # A proof-checking pipeline (whole_proof) checks on this worker's warm pool, as prove jobs do; without
+        # it the node would start (and close) a default Coq prover for every problem, ignoring --prover.
+        prover = self.prover() if _needs_prover(pipeline) else None
         runner = BatchRunner(pipeline, self.backend, self.checker, out_path=os.devnull, budget=job.budget,
                              concurrency=job.concurrency, executor=self.executor, store=self.store, models=models,
-                             run_id=job.run_id, coalesce_s=job.coalesce_s)
+                             prover=prover, run_id=job.run_id, coalesce_s=job.coalesce_s)
         runner.with_trace = job.with_trace  # type: ignore[attr-defined]
         # At most ``concurrency`` problems run here; the driver sends a few more, which wait on this
         # semaphore, so the next problem starts as one finishes instead of after a round trip to the driver.
@@ -198,7 +212,9 @@ class RayWorker:
         return {"result": res.model_dump(mode="json"), "trace": trace}
 
     def prover(self):
-        """This worker's warm prover pool (Coq sessions or Lean REPLs; prove jobs), started on first use."""
+        """This worker's warm prover pool (Coq sessions or Lean REPLs), started on first use.
+
+        Prove jobs and proof-checking solve jobs (``whole_proof``) share it: one pool per worker."""
         if self._prover is None:
             opts = dict(self.setup.prover or {})
             if opts.pop("language", "coq") == "lean4":
@@ -465,8 +481,13 @@ class RayBatchRunner:
         finished = finished_keys(self.out_path)
         job_id = self.job.job_id()
         # Every live worker builds the job now (its models, maybe an executor): errors surface here.
-        labels = await asyncio.gather(*(s_.handle.prepare.remote(job_id, self.job) for s_ in self.pool.slots
-                                        if s_.state == "up"))
+        try:
+            labels = await asyncio.gather(*(s_.handle.prepare.remote(job_id, self.job) for s_ in self.pool.slots
+                                            if s_.state == "up"))
+        except Exception as e:  # a prover or sandbox that cannot start on a worker, a model that cannot load
+            cause = getattr(e, "cause", None) or e  # a RayTaskError carries the worker's exception
+            raise RayUnavailable(f"the Ray workers could not prepare the job: {type(cause).__name__}: "
+                                 f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}") from e
         if len(set(labels)) != 1:
             raise RayUnavailable(f"workers disagree on the models: {sorted(set(labels))}")
         self._label = labels[0]

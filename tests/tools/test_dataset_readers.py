@@ -153,3 +153,40 @@ def test_hf_parquet_folder_and_unknown_hub_name(tmp_path, hf_offline):
     # offline: an unknown Hub name is a one-line error, and nothing is requested from the Hub
     with pytest.raises(InputError, match="hf:no-such-org/no-such-set:test: cannot load the dataset"):
         read_problems("hf:no-such-org/no-such-set:test", hf_cache_dir=str(tmp_path / "hf-cache"))
+
+
+def test_problem_stream_gives_what_read_problems_gives_and_reads_again(tmp_path):
+    """The lazy reader: same problems, ids (repeats as id~2), errors and places as read_problems, per pass."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from lemmaflow.tools.datasets.readers import ProblemStream
+
+    rows = [{"id": "a", "question": "1+1?", "answer": 2}, {"id": "a", "question": "2+2?", "answer": 4},
+            {"question": ""}, {"question": "3+3?", "answer": "6"}]
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n{broken\n")
+    csv_path = tmp_path / "p.csv"
+    csv_path.write_text("question,answer\n1+1?,2\n2+2?,4\n\"a, b\",1,2\n3+3?,6\n")
+    parquet = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"question": ["1+1?", "", "3+3?"] * 700, "answer": ["2", "x", "6"] * 700}), parquet,
+                   row_group_size=300)
+    for path in (jsonl, csv_path, parquet):
+        want = read_problems(str(path))
+        met = []
+        stream = ProblemStream(str(path), on_error=lambda place, err: met.append(place))
+        for _ in range(2):  # a second pass reads the file again: same problems, errors not reported twice
+            got = list(stream)
+            assert [p.model_dump() for p in got] == [p.model_dump() for p in want.problems], path
+        assert stream.errors == want.errors and met == [place for place, _ in want.errors], path
+        assert stream.total_hint() >= len(want.problems)
+        assert [p.id for p in ProblemStream(str(path), limit=2)] == [p.id for p in want.problems[:2]]
+    assert [p.id for p in ProblemStream(str(jsonl))][:2] == ["a", "a~2"]
+    with pytest.raises(InputError, match="no 'question' or 'problem' column"):
+        bad = tmp_path / "bad.csv"
+        bad.write_text("prompt\nx\n")
+        ProblemStream(str(bad))  # the header is checked when the stream is made, before any run
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(json.dumps({"question": "1+1?"}).encode() + b"\n" + b'{"question": "caf\xe9"}\n')
+    with pytest.raises(InputError, match=r"latin.jsonl:2: not UTF-8"):
+        list(ProblemStream(str(latin)))

@@ -35,9 +35,10 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Literal, NamedTuple
 
-from .problems import JsonlLoad, jsonl_rows, problems_from_rows
+from ..keyset import KeySet, text_key
+from .problems import JsonlLoad, Problem, jsonl_rows, parse_row, problems_from_rows
 
-__all__ = ["Columns", "InputError", "input_format", "place_unit", "read_problems"]
+__all__ = ["Columns", "InputError", "ProblemStream", "input_format", "place_unit", "read_problems"]
 
 Format = Literal["jsonl", "json", "csv", "parquet", "hf"]
 _QUESTION_KEYS = ("question", "problem", "premises", "context")
@@ -155,34 +156,35 @@ def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
 
 def _read_csv(path: Path, columns: Columns) -> JsonlLoad:
     with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: a spreadsheet's byte-order mark
-        reader = csv.DictReader(f)
+        return problems_from_rows(_csv_rows(f, path, columns), transform=columns.transform)
+
+
+def _csv_rows(f, path: Path, columns: Columns) -> Iterator[tuple[int, Any]]:
+    """``(line, row)`` of an open CSV file; the header is read (and checked) before the first row."""
+    reader = csv.DictReader(f)
+    try:
+        names = reader.fieldnames
+    except csv.Error as e:
+        raise InputError(f"{path}:1: bad CSV header: {e}") from None
+    if not names:
+        raise InputError(f"{path}:1: empty CSV file (no header line)")
+    _check_columns(str(path), list(names), columns)
+    while True:
+        start = reader.line_num + 1
         try:
-            names = reader.fieldnames
+            row = next(reader)
+        except StopIteration:
+            return
         except csv.Error as e:
-            raise InputError(f"{path}:1: bad CSV header: {e}") from None
-        if not names:
-            raise InputError(f"{path}:1: empty CSV file (no header line)")
-        _check_columns(str(path), list(names), columns)
-
-        def rows() -> Iterator[tuple[int, Any]]:
-            while True:
-                start = reader.line_num + 1
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as e:
-                    raise InputError(f"{path}:{reader.line_num}: bad CSV: {e}") from None
-                if None in row:  # more cells than header names
-                    yield start, ValueError(f"{len(row[None]) + len(names)} cells, the header has {len(names)}")
-                    continue
-                # CSV has no null: an empty cell is "no value" (no gold answer, no id)
-                yield start, {k: (None if v == "" else v) for k, v in row.items()}
-
-        return problems_from_rows(rows(), transform=columns.transform)
+            raise InputError(f"{path}:{reader.line_num}: bad CSV: {e}") from None
+        if None in row:  # more cells than header names
+            yield start, ValueError(f"{len(row[None]) + len(names)} cells, the header has {len(names)}")
+            continue
+        # CSV has no null: an empty cell is "no value" (no gold answer, no id)
+        yield start, {k: (None if v == "" else v) for k, v in row.items()}
 
 
-def _parquet_rows(path: Path) -> tuple[Iterator[tuple[int, Any]], list[str]]:
+def _parquet_file(path: Path):
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -190,10 +192,29 @@ def _parquet_rows(path: Path) -> tuple[Iterator[tuple[int, Any]], list[str]]:
     import pyarrow as pa
 
     try:
-        table = pq.read_table(path)
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as e:
         raise InputError(f"{path}: not a readable Parquet file: {str(e).splitlines()[0]}") from None
-    return enumerate(table.to_pylist(), start=1), list(table.column_names)
+
+
+def _parquet_rows(path: Path, batch_size: int = 1024) -> tuple[Iterator[tuple[int, Any]], list[str]]:
+    """Rows of a Parquet file, read one record batch at a time (a large file is never whole in memory)."""
+    import pyarrow as pa
+
+    pf = _parquet_file(path)
+    names = list(pf.schema_arrow.names)
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        place = 0
+        try:
+            for batch in pf.iter_batches(batch_size=batch_size):
+                for row in batch.to_pylist():
+                    place += 1
+                    yield place, row
+        except (pa.ArrowException, OSError) as e:
+            raise InputError(f"{path}: row {place + 1}: unreadable Parquet data: {str(e).splitlines()[0]}") from None
+
+    return rows(), names
 
 
 def _parse_hf(spec: str) -> tuple[str, str | None, str | None]:
@@ -241,3 +262,134 @@ def _hf_rows(spec: str, cache_dir: str | None) -> tuple[Iterator[tuple[int, Any]
     if not isinstance(ds, datasets.Dataset):  # an IterableDataset from a streaming config
         raise InputError(f"{spec}: not a map-style dataset ({type(ds).__name__})")
     return enumerate(ds, start=1), list(ds.column_names)
+
+
+class ProblemStream:
+    """The problems of a source, read lazily: each iteration reads the source again from its start.
+
+    What :func:`read_problems` returns, without holding it: JSONL and CSV are read line by line and
+    Parquet one record batch at a time, so a run over a million problems holds a few of them at once
+    (``.json`` documents and ``hf:`` datasets are read whole once, then iterated: their libraries
+    load them whole anyway). Problems are the same as :func:`read_problems` gives, in the same order,
+    with the same ids (a repeated id becomes ``id~2``, ``id~3``...; the check holds 8 bytes per id).
+    ``limit``: the first N problems only (the source is read no further).
+
+    Bad rows are appended to :attr:`errors` as ``(place, reason)`` while the source is read, and
+    passed to ``on_error(place, reason)`` the first time they are met (a second pass reports
+    nothing new). A source that cannot be opened at all raises :class:`InputError` / ``OSError``
+    here, before anything is read; one that breaks mid-way (bytes that are not UTF-8, a CSV quote
+    that never closes) raises :class:`InputError` from the iteration, naming the place.
+
+    Example::
+
+        >>> import json, tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "p.jsonl"
+        >>> _ = path.write_text(json.dumps({"id": "a", "question": "1+1?", "answer": 2}) + "\\nnot json\\n")
+        >>> stream = ProblemStream(str(path))
+        >>> [(p.id, p.gold) for p in stream], stream.errors, stream.total_hint()
+        ([('a', '2')], [(2, 'invalid JSON: Expecting value (column 1)')], 2)
+    """
+
+    def __init__(self, source: str, columns: Columns = Columns(), *, limit: int | None = None,
+                 on_error=None, hf_cache_dir: str | None = None):
+        self.source, self.columns, self.limit, self.on_error = source, columns, limit or None, on_error
+        self.format = input_format(source)
+        self.errors: list[tuple[int, str]] = []
+        self._reported = 0  # places up to here were passed to on_error (a pass re-reads the same order)
+        self._whole: list[Problem] | None = None
+        if self.format in ("json", "hf"):  # read whole once: the json module and datasets load them whole anyway
+            loaded = read_problems(source, columns, hf_cache_dir=hf_cache_dir)
+            self._whole = loaded.problems[: self.limit] if self.limit else loaded.problems
+            self._whole_errors = loaded.errors
+            return
+        path = Path(source)
+        if not path.is_file():
+            if path.is_dir():
+                raise InputError(f"{source}: is a folder (a dataset saved with save_to_disk is read as hf:{source})")
+            raise FileNotFoundError(f"{source}: no such file")
+        self.path = path
+        with self._rows() as rows:  # the header, the columns, the file's format: errors now, not mid-run
+            next(rows, None)
+
+    @property
+    def materialised(self) -> bool:
+        """True for sources held whole in memory (``.json``, ``hf:``)."""
+        return self._whole is not None
+
+    def total_hint(self) -> int | None:
+        """How many problems there are, counted cheaply (rows, not parsed): an upper bound for JSONL and
+        CSV (bad rows count), exact for Parquet row counts and whole sources; cut to ``limit``."""
+        if self._whole is not None:
+            n: int | None = len(self._whole)
+        elif self.format == "parquet":
+            n = _parquet_file(self.path).metadata.num_rows
+        else:
+            with open(self.path, "rb") as f:
+                n = sum(1 for line in f if line.strip())
+            if self.format == "csv":
+                n = max(0, n - 1)  # the header (a quoted cell spanning lines over-counts: a hint only)
+        return min(n, self.limit) if self.limit and n is not None else n
+
+    def __iter__(self) -> Iterator[Problem]:
+        if self._whole is not None:
+            for place, err in self._whole_errors:
+                self._error(place, err)
+            yield from self._whole
+            return
+        with self._rows() as rows:
+            yield from self._parse(rows)
+
+    def _error(self, place: int, reason: str) -> None:
+        if place <= self._reported:
+            return  # met in an earlier pass
+        self._reported = place
+        self.errors.append((place, reason))
+        if self.on_error is not None:
+            self.on_error(place, reason)
+
+    def _parse(self, rows: Iterator[tuple[int, Any]]) -> Iterator[Problem]:
+        seen, repeats = KeySet(), {}  # ids: 8 bytes each; a count only for ids that repeat
+        n = 0
+        for place, row in rows:
+            try:
+                if isinstance(row, ValueError):
+                    raise row
+                problem = parse_row(self.columns.transform(row), place - 1, None)
+            except ValueError as exc:
+                self._error(place, str(exc))
+                continue
+            h = text_key(problem.id)
+            if h in seen:  # as problems_from_rows: identical content keeps ids unique but stable
+                repeats[problem.id] = repeats.get(problem.id, 1) + 1
+                problem = problem.model_copy(update={"id": f"{problem.id}~{repeats[problem.id]}"})
+            else:
+                seen.add(h)
+            n += 1
+            yield problem
+            if self.limit and n >= self.limit:
+                return  # the source is read no further
+
+    def _rows(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def rows():
+            try:
+                if self.format == "parquet":
+                    it, names = _parquet_rows(self.path)
+                    _check_columns(self.source, names, self.columns)
+                    yield it
+                elif self.format == "csv":
+                    with open(self.path, encoding="utf-8-sig", newline="") as f:
+                        yield _csv_rows(f, self.path, self.columns)
+                else:
+                    gen = jsonl_rows(self.path)
+                    try:
+                        yield gen
+                    finally:
+                        gen.close()
+            except UnicodeDecodeError as e:
+                raise InputError(f"{self.source}:{_line_of_byte(self.path, e.start)}: not UTF-8 text "
+                                 f"({e.reason} at byte {e.start})") from None
+
+        return rows()
