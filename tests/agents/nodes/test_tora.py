@@ -86,3 +86,24 @@ def test_dotamath_self_corrects(executor):
 def test_needs_an_executor():
     with pytest.raises(RuntimeError, match="executor"):
         asyncio.run(ToRA()(RunContext(backend=ScriptedLM(["x"])), question="q"))
+
+
+def test_few_shot_examples_go_in_as_chat_turns_before_the_question(executor):
+    from lemmaflow.agents.backends import ChatPrompt
+    from lemmaflow.agents.nodes import ToRAExample
+
+    ex = ToRAExample(question="2+3?", solution="```python\nprint(2+3)\n```\n```output\n5\n```\n\\boxed{5}")
+    node = ToRA(system="Be brief.", examples=[ex])
+    p = node.prompt("6*7?")
+    assert [(m.role, m.content) for m in p.messages] == [
+        ("system", "Be brief."), ("user", "2+3?"), ("assistant", ex.solution), ("user", "6*7?")]
+    # Without examples the prompt is the plain system + question conversation.
+    assert ToRA(system="Be brief.").prompt("6*7?") == ChatPrompt.user("6*7?", system="Be brief.")
+    lm = ScriptedLM(["```python\nprint(6*7)\n```\n", "\\boxed{42}"])
+    out, _ = run(node, lm, executor, question="6*7?")
+    assert out.answer == "42" and out.rounds == 1
+    # Every round continues the few-shot conversation (examples precede the question).
+    for keys, _ in lm.calls:
+        assert keys[0].startswith("<system>Be brief.<user>2+3?<assistant>```python") and "<user>6*7?" in keys[0]
+    with pytest.raises(ValueError):
+        ToRAExample(question="", solution="x")
