@@ -197,9 +197,10 @@ def _fit_step_cost(steps: list[tuple[int, float]]) -> tuple[float, float]:
 # -- simulation: an engine double serving scripted chains (never a model result) --------------
 
 #: ``--cost cpu`` per-sequence step cost, as a fraction of the base step cost: the
-#: fit over the embedded CPU engine's steps (91.6 ms + 8.5 ms per sequence in flight,
-#: printed by every real-engine run of this benchmark).
-CPU_PER_SEQ_FRACTION = 8.5 / 91.6
+#: fit over the embedded CPU engine's steps (64.9 ms + 8.9 ms per sequence in flight
+#: over 672 steps of 32 few-shot chains, 2026-12-03; every real-engine run of this
+#: benchmark prints its own fit).
+CPU_PER_SEQ_FRACTION = 8.9 / 64.9
 
 
 @dataclass
