@@ -21,14 +21,23 @@ runs differ only in scheduling.  Greedy decoding (temperature 0), so both runs
 write (nearly) the same chains; the table shows their rounds and tokens to
 prove equal work.  Runs alternate (continuous, sync, sync, continuous, ...:
 the first big run after start-up is slower, whichever it is) after a warm-up,
-on a fresh set of sessions each.  By default each question
-ends with a request for a python block (``CODE_HINT``): the embedded 135M
-model writes code only when asked, and a run without code rounds measures
-nothing of tool-integrated reasoning.
+on a fresh set of sessions each.  By default (``--prompt fewshot``) the node gets
+``FEW_SHOT_SYSTEM`` and three worked examples as chat turns (``ToRA.Config.examples``):
+without them the embedded 135M model seldom closes a code block, and a run
+without code rounds measures nothing of tool-integrated reasoning.
+
+``--engine sim`` is a scheduler measure, never a model result: both loops run
+over :class:`~lemmaflow.agents.backends.SteppedLM`, an engine double that steps
+like a continuous-batching engine (one token per running sequence per step, a
+step costing ``--step-ms`` plus, for ``--cost cpu``, a per-sequence part
+scaled from the CPU engine's measured fit), serving scripted chains whose
+rounds and tokens per generation are drawn from a seeded distribution (the
+same in both arms); every code block runs in the real sandbox.
 
     .venv/bin/python benchmarks/tora_batching.py                 # embedded CPU model, 8 GSM8K problems
-    .venv/bin/python benchmarks/tora_batching.py --n-problems 16 --max-tokens 96 --repeats 2
-    .venv/bin/python benchmarks/tora_batching.py --backend vllm --model Qwen/Qwen2.5-Math-1.5B-Instruct
+    .venv/bin/python benchmarks/tora_batching.py --n-problems 32 --max-tokens 96 --max-rounds 4 --repeats 3
+    .venv/bin/python benchmarks/tora_batching.py --backend vllm --model Qwen/Qwen2.5-Math-1.5B-Instruct --prompt plain
+    .venv/bin/python benchmarks/tora_batching.py --engine sim --n-problems 64 --max-tokens 512   # gpu and cpu cost models
 
 Data: GSM8K through ``lemmaflow.tools.datasets`` ($LEMMAFLOW_DATA or the data dir).
 """
