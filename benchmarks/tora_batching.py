@@ -38,6 +38,8 @@ same in both arms); every code block runs in the real sandbox.
     .venv/bin/python benchmarks/tora_batching.py --n-problems 32 --max-tokens 96 --max-rounds 4 --repeats 3
     .venv/bin/python benchmarks/tora_batching.py --backend vllm --model Qwen/Qwen2.5-Math-1.5B-Instruct --prompt plain
     .venv/bin/python benchmarks/tora_batching.py --engine sim --n-problems 64 --max-tokens 512   # gpu and cpu cost models
+    .venv/bin/python benchmarks/tora_batching.py --n-problems 32 --max-tokens 96 --max-rounds 4 --record shapes.json
+    .venv/bin/python benchmarks/tora_batching.py --engine sim --replay shapes.json --max-tokens 512  # the real run's chains
 
 Data: GSM8K through ``lemmaflow.tools.datasets`` ($LEMMAFLOW_DATA or the data dir).
 """
@@ -64,7 +66,7 @@ class _Chain:
     finish: str | None = None
     code: str | None = None
     steps: int = 0
-    history: list = field(default_factory=list)
+    gens: list = field(default_factory=list)  # completion tokens of each generation
 
 
 async def round_synchronous(backend, executor, questions: list[str], node) -> list[dict]:
@@ -89,6 +91,7 @@ async def round_synchronous(backend, executor, questions: list[str], node) -> li
             for c, gen in zip(remain, gens):  # the node's per-step rules, verbatim
                 comp = gen.completions[0]
                 c.tokens += comp.completion_tokens
+                c.gens.append(comp.completion_tokens)
                 text = comp.text
                 if text.endswith("```output"):
                     text = text[: -len("```output")]
@@ -126,7 +129,8 @@ async def round_synchronous(backend, executor, questions: list[str], node) -> li
     finally:
         for c in chains:
             c.session.close()
-    return [{"rounds": c.executions, "tokens": c.tokens, "finish": c.finish, "chain": c.chain} for c in chains]
+    return [{"rounds": c.executions, "tokens": c.tokens, "finish": c.finish, "chain": c.chain, "gens": c.gens}
+            for c in chains]
 
 
 async def continuous(backend, executor, questions: list[str], node) -> list[dict]:
@@ -237,6 +241,23 @@ def plan_chain(question: str, seed: int, round_weights: list[float], median_toke
     return ChainPlan([draw() for _ in range(rounds)] + [final], rng.randint(20_000, 200_000))
 
 
+def replayed_plans(path: str, seed: int) -> list[ChainPlan]:
+    """Chain shapes recorded by a real-engine run (``--record``): its code rounds and generation lengths.
+
+    A chain of r rounds replays its first r generations as code generations and the
+    rest (answer, prose up to the token limit, non-code fences) as one final one.
+    """
+    import json
+    import random
+
+    rng = random.Random(seed)
+    plans = []
+    for rec in json.loads(open(path, encoding="utf-8").read()):
+        gens, r = [max(12, g) for g in rec["gens"]], rec["rounds"]
+        plans.append(ChainPlan(gens[:r] + [max(4, sum(gens[r:]))], rng.randint(20_000, 200_000)))
+    return plans
+
+
 def scripted_tora(plans: dict[str, ChainPlan]):
     """A ScriptedLM script writing each chain's next generation from its plan.
 
@@ -265,18 +286,25 @@ def run_simulation(args) -> None:
     from lemmaflow.sandboxes import make_executor
 
     weights = [float(x) for x in args.round_weights.split(",")]
-    questions = [f"Simulated problem {i}." for i in range(args.n_problems)]
-    plans = {q: plan_chain(q, args.seed, weights, args.median_tokens, args.sigma, args.max_tokens) for q in questions}
+    if args.replay:
+        recorded = replayed_plans(args.replay, args.seed)
+        questions = [f"Simulated problem {i}." for i in range(len(recorded))]
+        plans = dict(zip(questions, recorded))
+        weights = [0.0] * (1 + max(p.rounds for p in recorded))
+    else:
+        questions = [f"Simulated problem {i}." for i in range(args.n_problems)]
+        plans = {q: plan_chain(q, args.seed, weights, args.median_tokens, args.sigma, args.max_tokens)
+                 for q in questions}
     step_s = args.step_ms / 1e3
     costs = {"gpu": 0.0, "cpu": CPU_PER_SEQ_FRACTION * step_s}
-    max_rounds = len(weights)
+    max_rounds = max(1, len(weights))
     node = ToRA(max_rounds=max_rounds, max_tokens=args.max_tokens, temperature=0.0)
     gens = [t for p in plans.values() for t in p.gen_tokens]
     rounds = Counter(p.rounds for p in plans.values())
     print(f"SIMULATION (engine double, scripted chains; not a model result): {len(questions)} chains, "
           f"rounds per chain {dict(sorted(rounds.items()))}, {len(gens)} generations, tokens per generation "
           f"median {sorted(gens)[len(gens) // 2]} max {max(gens)}, total {sum(gens)}; code blocks run in the "
-          f"{args.sandbox} sandbox; seed {args.seed}")
+          f"{args.sandbox} sandbox; " + (f"lengths replayed from {args.replay}" if args.replay else f"seed {args.seed}"))
     executor = make_executor(args.sandbox, pool_size=2)
     executor.start()
     try:
@@ -335,6 +363,9 @@ def main() -> None:
     sim.add_argument("--median-tokens", type=float, default=100, help="median tokens of a generation (lognormal)")
     sim.add_argument("--sigma", type=float, default=0.6, help="lognormal sigma of tokens per generation")
     sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--replay", help="chain shapes recorded by a real run's --record (instead of drawing them)")
+    ap.add_argument("--record", help="real engine: write the last round-synchronous run's chain shapes "
+                                     "(rounds, tokens per generation) to this JSON file, for --engine sim --replay")
     args = ap.parse_args()
     if args.engine == "sim":
         run_simulation(args)
@@ -380,6 +411,12 @@ def main() -> None:
             print(f"  {label:11s} {sum(secs) / len(secs):7.1f} s/run  {rate[label]:6.3f} problems/s  "
                   f"code rounds {sum(o['rounds'] for o in outs):3d}  tokens {sum(o['tokens'] for o in outs):5d}  "
                   f"finish {finishes}  chains by rounds {per_chain}")
+        if args.record:
+            import json
+
+            with open(args.record, "w", encoding="utf-8") as f:
+                json.dump([{"rounds": o["rounds"], "gens": o["gens"], "finish": o["finish"]}
+                           for o in runs["round-sync"][-1][1]], f)
         same = sum(a["chain"] == b["chain"] for a, b in zip(runs["continuous"][-1][1], runs["round-sync"][-1][1]))
         print(f"  identical chains in the last runs: {same}/{len(questions)}")
         if steps:
