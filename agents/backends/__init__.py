@@ -5,6 +5,7 @@
 - :class:`OpenAIBackend` — any OpenAI-compatible server (e.g. ``vllm serve``).
 - :class:`CoalescingBackend` — wraps any backend; concurrent calls become one call.
 - :class:`ScriptedLM` — a scripted fake for orchestration tests only.
+- :class:`SteppedLM` — a ScriptedLM timed like a continuous-batching engine (scheduler measures, never results).
 
 vLLM itself is imported only when an engine is built.
 """
@@ -24,6 +25,7 @@ from .base import (
 from .coalesce import CoalescingBackend
 from .embedded import EMBEDDED_MODEL_ID, make_embedded_backend, prepare_embedded_model
 from .fake import FailingLM, ScriptedLM
+from .stepped import SteppedLM, StepStats
 from .openai_client import OpenAIBackend, OpenAIConfig
 from .vllm_engine import VLLMBackend, VLLMConfig
 
@@ -43,6 +45,8 @@ __all__ = [
     "Prompt",
     "SamplingParams",
     "ScriptedLM",
+    "StepStats",
+    "SteppedLM",
     "VLLMBackend",
     "VLLMConfig",
     "make_embedded_backend",

@@ -18,7 +18,7 @@ from .rewoo import ReWOO
 from .self_consistency import SelfConsistency, VoteSummary
 from .tool_maker import ToolMaker
 from .tool_user import ToolUser
-from .tora import DotaMath, Execution, ToRA
+from .tora import DotaMath, Execution, ToRA, ToRAExample
 from .tree_search import BeamSearchNode, BestOfNNode, DVTSNode, MCTSNode, ParticleFilterNode, TreeSearchNode
 from .verify import VerifyChain
 from .vote import Vote
@@ -56,6 +56,7 @@ __all__ = [
     "Reviser",
     "SelfConsistency",
     "ToRA",
+    "ToRAExample",
     "ToolMaker",
     "ToolUser",
     "TreeSearchNode",

@@ -35,10 +35,10 @@ from pydantic import BaseModel, Field
 
 from ...tools.answers import extract_answer
 from ...tools.interpreter import format_output, last_code_block
-from ..backends.base import ChatPrompt, SamplingParams
+from ..backends.base import ChatMessage, ChatPrompt, SamplingParams
 from ..node import Node, NodeConfig
 
-__all__ = ["DotaMath", "Execution", "ToRA"]
+__all__ = ["DotaMath", "Execution", "ToRA", "ToRAExample"]
 
 TORA_SYSTEM = (
     "Integrate step-by-step reasoning and Python code to solve math problems. "
@@ -55,6 +55,20 @@ DOTAMATH_SYSTEM = (
 # models' own marker; "\n```\n" ends a fenced block for instruct models.
 TIR_STOPS = ("```output", "\n```\n")
 _BOXED = re.compile(r"\\boxed\s*\{")
+
+
+class ToRAExample(BaseModel):
+    """A worked few-shot example: a question and the model's ideal reply.
+
+    The solution is written exactly as the model should write a chain: short
+    ```` ```python ```` blocks, each followed by its ```` ```output ```` block, and
+    a ``\\boxed{}`` answer. Examples go in as earlier chat turns (user question,
+    assistant solution), which small instruct models follow far more readily
+    than examples pasted into the system prompt.
+    """
+
+    question: str = Field(min_length=1)
+    solution: str = Field(min_length=1)
 
 
 class Execution(BaseModel):
@@ -77,6 +91,7 @@ class ToRA(Node):
         temperature: float = Field(0.0, ge=0)
         top_p: float = Field(1.0, gt=0, le=1)
         system: str = TORA_SYSTEM
+        examples: list[ToRAExample] = Field(default_factory=list, description="few-shot turns before the question")
         timeout_s: float = Field(10.0, gt=0, description="wall-clock limit of one code block")
         output_max_chars: int = Field(800, ge=64, description="executor output shown to the model")
         max_corrections: int | None = Field(None, ge=0, description="failed blocks tolerated (None: no limit)")
@@ -92,6 +107,15 @@ class ToRA(Node):
         executions: list[Execution]
         finish: str  # "answer", "no_code", "max_rounds", "length", "corrections"
 
+    def prompt(self, question: str) -> ChatPrompt:
+        """The conversation every round continues: system, few-shot turns, the question."""
+        c = self.config
+        msgs = [ChatMessage(role="system", content=c.system)] if c.system else []
+        for ex in c.examples:
+            msgs += [ChatMessage(role="user", content=ex.question), ChatMessage(role="assistant", content=ex.solution)]
+        msgs.append(ChatMessage(role="user", content=question))
+        return ChatPrompt(messages=tuple(msgs))
+
     def _feedback(self, res, shown: str) -> str:
         """The ```output block for one execution (DotaMath adds a fix request on errors)."""
         block = f"```output\n{shown}\n```\n"
@@ -104,7 +128,7 @@ class ToRA(Node):
 
         c = self.config
         executor = ctx.require_executor()
-        base = ChatPrompt.user(inputs.question, system=c.system)
+        base = self.prompt(inputs.question)
         params = SamplingParams(
             n=1, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens,
             stop=TIR_STOPS, include_stop_str_in_output=True,

@@ -86,3 +86,50 @@ def test_dotamath_self_corrects(executor):
 def test_needs_an_executor():
     with pytest.raises(RuntimeError, match="executor"):
         asyncio.run(ToRA()(RunContext(backend=ScriptedLM(["x"])), question="q"))
+
+
+def test_few_shot_examples_go_in_as_chat_turns_before_the_question(executor):
+    from lemmaflow.agents.backends import ChatPrompt
+    from lemmaflow.agents.nodes import ToRAExample
+
+    ex = ToRAExample(question="2+3?", solution="```python\nprint(2+3)\n```\n```output\n5\n```\n\\boxed{5}")
+    node = ToRA(system="Be brief.", examples=[ex])
+    p = node.prompt("6*7?")
+    assert [(m.role, m.content) for m in p.messages] == [
+        ("system", "Be brief."), ("user", "2+3?"), ("assistant", ex.solution), ("user", "6*7?")]
+    # Without examples the prompt is the plain system + question conversation.
+    assert ToRA(system="Be brief.").prompt("6*7?") == ChatPrompt.user("6*7?", system="Be brief.")
+    lm = ScriptedLM(["```python\nprint(6*7)\n```\n", "\\boxed{42}"])
+    out, _ = run(node, lm, executor, question="6*7?")
+    assert out.answer == "42" and out.rounds == 1
+    # Every round continues the few-shot conversation (examples precede the question).
+    for keys, _ in lm.calls:
+        assert keys[0].startswith("<system>Be brief.<user>2+3?<assistant>```python") and "<user>6*7?" in keys[0]
+    with pytest.raises(ValueError):
+        ToRAExample(question="", solution="x")
+
+
+def test_chains_on_a_stepped_engine_resume_without_waiting_for_each_other(executor):
+    """ToRA chains over the continuous-batching double: a chain whose code ran rejoins the batch at once."""
+    from lemmaflow.agents.backends import SteppedLM
+
+    def script(prompt, i):
+        q, prefix = prompt.rsplit("<user>", 1)[1].split("<assistant>", 1)
+        if q == "long":  # no code: 100 tokens of prose, the last one the answer
+            return " ".join(["w"] * 99) + " \\boxed{1}"
+        if "```output" not in prefix:  # "short": 9 tokens, ending in a block
+            return "w w w w w w\n```python\nprint(2)\n```\n"
+        return "so \\boxed{2}"  # 2 tokens
+
+    lm = SteppedLM(script, step_s=0.005)  # 0.5 s of steps: room for the block to run meanwhile
+
+    async def main():
+        ctxs = [RunContext(backend=lm, executor=executor) for _ in range(2)]
+        return await asyncio.gather(*(ToRA()(c, question=q) for c, q in zip(ctxs, ["long", "short"])))
+
+    long, short = asyncio.run(main())
+    assert (long.answer, long.rounds, short.answer, short.rounds) == ("1", 0, "2", 1)
+    # The short chain's block ran and its second generation followed inside the long chain's 100
+    # steps (a round-synchronous loop would need 100 + 2: round two waits for the long generation).
+    assert lm.stats.steps == 100 and lm.stats.tokens == 100 + 9 + 2
+    assert lm.stats.batch_sizes[:9] == [2] * 9 and lm.stats.batch_sizes[-1] == 1
