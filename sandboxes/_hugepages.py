@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 
 __all__ = ["collapse_heap", "dense_chunks"]
 
@@ -86,6 +87,9 @@ def collapse_heap(min_fill: float = 0.875) -> dict:
     Returns ``{"collapsed_mb", "candidate_mb", "error"}``; never raises.
     """
     stats: dict = {"collapsed_mb": 0, "candidate_mb": 0, "error": None}
+    if os.sysconf("SC_PAGE_SIZE") != PAGE:  # e.g. 64 KiB pages: huge pages are not 2 MiB there
+        stats["error"] = "only for 4 KiB base pages"
+        return stats
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         madvise = libc.madvise
@@ -125,5 +129,6 @@ def collapse_heap(min_fill: float = 0.875) -> dict:
         if failed == {errno.EINVAL} and stats["collapsed_mb"] == 0:
             stats["error"] = "MADV_COLLAPSE not supported here (needs Linux >= 6.1 with transparent huge pages)"
         else:
-            stats["error"] = "some chunks not collapsed: " + ", ".join(sorted(errno.errorcode.get(x, str(x)) for x in failed))
+            names = sorted(errno.errorcode.get(x, str(x)) for x in failed)
+            stats["error"] = "some chunks not collapsed: " + ", ".join(names)
     return stats
