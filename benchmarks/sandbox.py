@@ -152,6 +152,38 @@ def load_baseline(ref: str):
     return importlib.import_module(pkg)
 
 
+def _descendants(pid: int) -> list[int]:
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                for child in f.read().split():
+                    out += [int(child), *_descendants(int(child))]
+    except OSError:
+        pass
+    return out
+
+
+def sandbox_cpu_s(ex) -> float:
+    """CPU seconds used so far by ``ex``'s server processes and the job processes they reaped.
+
+    A live process's own time plus its reaped children's (``/proc/PID/stat``
+    utime, stime, cutime, cstime) over the servers' process trees: this is
+    where fork, copy-on-write faults and exit teardown of every job are paid.
+    """
+    tck = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for host_pid in ex.server_pids():
+        for pid in [host_pid, *_descendants(host_pid)]:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += sum(int(x) for x in fields[11:15])
+            except (OSError, IndexError, ValueError):
+                pass
+    return total / tck
+
+
 def _seq(run, n: int, gap_s: float) -> tuple[list[float], list[float]]:
     lat, srv = [], []
     for _ in range(n):
@@ -224,11 +256,15 @@ def hot_path(args, kinds: list[str]) -> dict:
                     ex.run("print(1+1)")
                 exs[name] = ex
             acc = {name: {"b2b": [], "b2b_srv": [], "gap": [], "gap_srv": [], "oneshot": [], "session": [],
-                          "oneshot_cpu": [], "session_cpu": []} for name in exs}
+                          "oneshot_cpu": [], "session_cpu": [], "sandbox_cpu_s": 0.0, "sandbox_jobs": 0}
+                   for name in exs}
             for _ in range(args.rounds):  # interleaved: noise hits both alike
                 for name, ex in exs.items():
                     a = acc[name]
+                    cpu0 = sandbox_cpu_s(ex)
                     lat, srv = _seq(ex.run, args.n // args.rounds, 0.0)
+                    a["sandbox_cpu_s"] += sandbox_cpu_s(ex) - cpu0
+                    a["sandbox_jobs"] += len(lat)
                     a["b2b"] += lat
                     a["b2b_srv"] += srv
                     lat, srv = _seq(ex.run, max(5, args.n // (4 * args.rounds)), 0.03)
@@ -245,7 +281,8 @@ def hot_path(args, kinds: list[str]) -> dict:
             for ex in exs.values():
                 ex.close()
     hdr = (f"{'backend':<11}{'impl':<16}{'b2b p50':>9}{'p99':>8}{'in-srv':>8}{'ratio':>7}"
-           f"{'gap p50':>9}{'p99':>8}{'in-srv':>8}{'ratio':>7}{'1-shot/s':>10}{'cells/s':>9}{'host CPU/job':>16}")
+           f"{'gap p50':>9}{'p99':>8}{'in-srv':>8}{'ratio':>7}{'1-shot/s':>10}{'cells/s':>9}{'host CPU/job':>16}"
+           f"{'sandbox CPU/job':>17}")
     print(f"\n# hot path: print(1+1), pool_size={args.pool_size}, {args.concurrency} in flight / sessions, "
           f"{args.rounds} interleaved rounds; load average {os.getloadavg()[0]:.2f}")
     print(hdr)
@@ -256,11 +293,13 @@ def hot_path(args, kinds: list[str]) -> dict:
             print(f"{kind:<11}{name:<16}{b:>7.2f}ms{pct(a['b2b'], 99):>6.1f}ms{bs:>6.2f}ms{b / bs:>6.2f}x"
                   f"{g:>7.2f}ms{pct(a['gap'], 99):>6.1f}ms{gs:>6.2f}ms{g / gs:>6.2f}x"
                   f"{sum(a['oneshot']) / len(a['oneshot']):>10.0f}{sum(a['session']) / len(a['session']):>9.0f}"
-                  f"{pct(a['oneshot_cpu'], 50):>8.3f}/{pct(a['session_cpu'], 50):.3f}ms")
+                  f"{pct(a['oneshot_cpu'], 50):>8.3f}/{pct(a['session_cpu'], 50):.3f}ms"
+                  f"{a['sandbox_cpu_s'] * 1e3 / max(1, a['sandbox_jobs']):>15.2f}ms")
     print("b2b = back-to-back from one thread; gap = jobs 30 ms apart; in-srv = the job's time inside the server;")
     print("ratio = round trip / in-server (p50s); 1-shot/s = fresh confined process per job, cells/s = session cells,")
     print("both from asyncio (arun) with the stated number in flight; host CPU/job = CPU time of this process")
-    print("(every thread) per one-shot job / per session cell during those runs.")
+    print("(every thread) per one-shot job / per session cell during those runs; sandbox CPU/job = CPU time of the")
+    print("servers and their job processes (fork, copy-on-write faults, the job, exit teardown) per b2b job.")
     return out
 
 

@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 
-from . import _child, _confine, _nsroot
+from . import _child, _confine, _hugepages, _nsroot
 from ._protocol import FrameError, FrameReader, read_frame, write_frame
 
 __all__ = ["main"]
@@ -140,6 +140,9 @@ class Server:
         # (and copy-on-write) the pages of everything the preload created.
         gc.collect()
         gc.freeze()
+        # One page-table entry per 2 MiB instead of 512 for the fork of every
+        # job and its exit (see _hugepages); before the first fork.
+        huge = _hugepages.collapse_heap() if cfg.get("huge_pages", True) else {"error": "off"}
         self._selftest()
         self._refill_spares()
         return {
@@ -150,6 +153,7 @@ class Server:
             "setup_s": round(time.perf_counter() - t0, 4),
             "failed_imports": self.failed_imports,
             "modules": len(sys.modules),
+            "huge_pages": huge,
         }
 
     def _selftest(self) -> None:
@@ -189,6 +193,11 @@ class Server:
 
     # ---------------------------------------------------------- job processes
     def _fork_spare(self) -> _Proc:
+        if len(self.trash) >= 16 or (self.trash and self.cfg["per_job_uid"] and not self.free_uids):
+            # Requests kept arriving, so the chores waited; the finished jobs'
+            # fds and uids (their processes are SIGKILLed already) must come
+            # back before they run out.
+            self._housekeeping()
         uid = None
         if self.cfg["per_job_uid"]:
             while not self.free_uids and self.sessions:

@@ -40,7 +40,7 @@ __all__ = ["BOOTSTRAP", "PooledExecutor", "ServerHandle", "ServerPool", "runtime
 #: well under a pipe's (and a unix socket's) buffer, into a channel that is empty.
 _INLINE_WRITE = 16 << 10
 
-_RUNTIME = ("_protocol", "_nsroot", "_confine", "_child", "_server")
+_RUNTIME = ("_protocol", "_nsroot", "_confine", "_hugepages", "_child", "_server")
 
 #: What ``python -I -c`` runs inside the sandbox.  It receives the runtime
 #: modules as source over the channel, so the sandbox never needs (and never
@@ -556,6 +556,7 @@ class PooledExecutor:
             "work_mb": self.limits.work_dir_mb,
             "max_sessions": self.config.max_sessions_per_server,
             "spares": self.config.spares,
+            "huge_pages": self.config.huge_pages,
             "limits": wire_limits(self.limits, Job(code="").resolved(self.limits)),
             "per_job_uid": False,
             "uid_base": 0,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from lemmaflow.sandboxes import Job
 
 from .conftest import assert_serving
@@ -194,3 +196,45 @@ def test_async_session(executor):
         return r
 
     assert asyncio.run(main()).value == "10"
+
+
+def _kernel_collapses_huge_pages() -> bool:
+    """Linux >= 6.1 (MADV_COLLAPSE) with transparent huge pages not switched off."""
+    import os
+
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            never = "[never]" in f.read()
+    except (OSError, ValueError):
+        return False
+    return (major, minor) >= (6, 1) and not never
+
+
+@pytest.mark.pooled
+def test_server_heap_on_huge_pages_and_jobs_still_isolated(executor, backend):
+    infos = [h.info["huge_pages"] for h in executor._pool.handles()]
+    assert infos
+    for info in infos:
+        if _kernel_collapses_huge_pages():
+            assert info["collapsed_mb"] > 0, info
+            assert info["collapsed_mb"] <= info["candidate_mb"]
+        else:  # a graceful no-op, with the reason
+            assert info["collapsed_mb"] > 0 or info["error"], info
+    # A job that writes all over the shared (huge-page) heap changes only its own
+    # copy: the next jobs, on every server, see the preloaded modules untouched.
+    r = executor.run("import sys, sympy\n"
+                     "n = 0\n"
+                     "for m in list(sys.modules.values()):\n"
+                     "    try:\n"
+                     "        m.__dict__['_lf_mark'] = 1; n += 1\n"
+                     "    except Exception:\n"
+                     "        pass\n"
+                     "sympy.Integer._lf_mark = 2\n"
+                     "n")
+    assert r.ok and int(r.value) > 100, r
+    check = ("import sys, sympy\n"
+             "sum(1 for m in list(sys.modules.values()) if getattr(m, '__dict__', {}).get('_lf_mark'))"
+             " + hasattr(sympy.Integer, '_lf_mark')")
+    for res in executor.map([check] * 4):
+        assert res.ok and res.value == "0", res

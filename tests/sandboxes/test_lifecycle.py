@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -79,3 +80,30 @@ def test_bwrap_per_job_mode():
         with ex.session() as s:
             s.run("a = 3")
             assert s.run("a * 2").value == "6"
+
+
+@pytest.mark.parametrize("kind", [k for k in ("forkserver", "bwrap") if k in selected_backends()])
+def test_pipelined_requests_never_run_out_of_uids_or_fds(kind):
+    """Requests that keep arriving postpone the server's chores; the uids (a
+    block of 128 per server) and fds of finished jobs must still come back."""
+    from lemmaflow.sandboxes._protocol import FrameReader, encode_frame, write_all
+
+    with make_executor(kind, pool_size=1, limits=TEST_LIMITS, uid_base=UID_BASE[kind] + 6144,
+                       preload=(), warmup=None) as ex:
+        ex.run("print(1)")
+        handle = ex._pool.handles()[0]
+        wire = Job(code="print(7 * 6)").wire(ex.limits)
+        n = 300  # more jobs than uids (and 5 fds each: > 1024)
+        frames = b"".join(encode_frame({"op": "run", "job": wire, "id": 10_000 + i}) for i in range(n))
+        writer = threading.Thread(target=write_all, args=(handle.wfd, frames), daemon=True)
+        writer.start()  # (more than a pipe holds: the server reads while we read its replies)
+        reader, replies = FrameReader(), []
+        deadline = time.monotonic() + 120
+        while len(replies) < n and time.monotonic() < deadline:
+            data = os.read(handle.rfd, 1 << 16)
+            assert data, f"server died after {len(replies)} replies: {handle.log_tail()}"
+            replies += reader.feed(data)
+        writer.join(10)
+        assert [r["id"] for r in replies] == [10_000 + i for i in range(n)]
+        assert all(r["stdout"] == "42\n" and r["exit_code"] == 0 for r in replies)
+        assert ex.run("print(1+1)").stdout == "2\n"

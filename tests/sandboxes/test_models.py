@@ -135,3 +135,37 @@ def test_view_hides_the_toolkit():
         assert h not in view.binds and not any(under(h, [b]) and h not in view.hidden for b in view.binds)
     assert "/usr" in view.binds
     assert not any(under(b, [view.work_root]) for b in view.binds)
+
+
+def test_huge_page_candidates_are_aligned_dense_anonymous_chunks():
+    from lemmaflow.sandboxes._hugepages import HUGE, PAGE, _anon_ranges, dense_chunks
+
+    base = 0x7F0000000000
+    maps = "\n".join([
+        f"{base:x}-{base + 5 * HUGE + PAGE:x} rw-p 00000000 00:00 0 ",          # anonymous: 5 whole chunks
+        f"{base + 8 * HUGE + PAGE:x}-{base + 10 * HUGE:x} rw-p 00000000 00:00 0 ",  # only chunk 9 is whole
+        f"{base + 20 * HUGE:x}-{base + 22 * HUGE:x} rw-p 00000000 00:00 0    [heap]",
+        f"{base + 30 * HUGE:x}-{base + 32 * HUGE:x} rw-p 00001000 fe:00 42   /usr/lib/libx.so",  # file-backed
+        f"{base + 40 * HUGE:x}-{base + 42 * HUGE:x} r--p 00000000 00:00 0 ",     # read-only
+        f"{base + 50 * HUGE:x}-{base + 52 * HUGE:x} rw-p 00000000 00:00 0    [stack]",
+    ])
+    ranges = _anon_ranges(maps)
+    assert ranges == [(base, base + 5 * HUGE), (base + 9 * HUGE, base + 10 * HUGE),
+                      (base + 20 * HUGE, base + 22 * HUGE)]
+    per = HUGE // PAGE
+    # chunk k of the first range holds (k+1)/5 of its pages; the others are full
+    fill = {base + k * HUGE: int(per * (k + 1) / 5) for k in range(5)}
+
+    def resident(start, length):
+        out = bytearray()
+        for c in range(start, start + length, HUGE):
+            n = fill.get(c, per)
+            out += b"\x01" * n + b"\x00" * (per - n)
+        return bytes(out)
+
+    chunks = dense_chunks(ranges, resident, 0.875)
+    # chunks 0-3 of the first range are too sparse (memory would grow), chunk 4 is full;
+    # adjacent dense chunks are merged into one madvise range
+    assert chunks == [(base + 4 * HUGE, base + 5 * HUGE), (base + 9 * HUGE, base + 10 * HUGE),
+                      (base + 20 * HUGE, base + 22 * HUGE)]
+    assert dense_chunks(ranges, resident, 0.5)[0] == (base + 2 * HUGE, base + 5 * HUGE)
