@@ -44,3 +44,16 @@ def corpus() -> list[Entry]:
                          source=f"Lemma {name} : {stmt}. Proof. auto. Qed." if lang == "coq"
                          else f"theorem {name} : {stmt} := by positivity"))
     return out
+
+
+def fill_topics(store, n: int, statuses: tuple[str, ...] = ("verified",)) -> list[int]:
+    """Add ``n`` entries over 12 topics (lemmas in Coq and tools in Python, alternating), the i-th
+    with status ``statuses[i % len(statuses)]``; their ids in order."""
+    ids = []
+    for i in range(n):
+        kind = ("lemma", "tool")[i % 2]
+        r = store.add(Entry(kind=kind, name=f"e{i}", language="coq" if kind == "lemma" else "python",
+                            source=f"topic{i % 12} body {i}", statement=f"topic{i % 12} statement {i}",
+                            status=statuses[i % len(statuses)]), force=True)
+        ids.append(r.id)
+    return ids

@@ -13,6 +13,8 @@ import pytest
 from lemmaflow.skills_library import Entry, open_store
 from lemmaflow.skills_library.vector_index import FlatIndex, IVFIndex
 
+from .corpus import fill_topics
+
 pytest.importorskip("faiss")
 
 DIM = 32
@@ -89,14 +91,7 @@ class _Embedder:
 
 
 def _fill(store, n: int) -> list[int]:
-    ids = []
-    for i in range(n):
-        kind = ("lemma", "tool")[i % 2]
-        r = store.add(Entry(kind=kind, name=f"e{i}", language="coq" if kind == "lemma" else "python",
-                            source=f"topic{i % 12} body {i}", statement=f"topic{i % 12} statement {i}",
-                            status="verified"), force=True)
-        ids.append(r.id)
-    return ids
+    return fill_topics(store, n, ("verified",))
 
 
 @pytest.fixture

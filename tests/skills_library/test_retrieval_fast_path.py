@@ -20,19 +20,14 @@ import pytest
 from lemmaflow.skills_library import Entry, open_store
 from lemmaflow.skills_library.vector_index import FlatIndex, IVFIndex
 
+from .corpus import fill_topics
+
 QUERIES = ["topic3 statement", "topic7 body 19", "statement 4 topic1", "nothing matches this", "topic11"]
 FILTERS = [{}, {"kind": "tool"}, {"kind": "lemma", "language": "coq", "status": ["verified", "pending"]}]
 
 
 def _fill(store, n: int) -> list[int]:
-    ids = []
-    for i in range(n):
-        kind = ("lemma", "tool")[i % 2]
-        r = store.add(Entry(kind=kind, name=f"e{i}", language="coq" if kind == "lemma" else "python",
-                            source=f"topic{i % 12} body {i}", statement=f"topic{i % 12} statement {i}",
-                            status=("verified", "pending", "failed")[i % 3]), force=True)
-        ids.append(r.id)
-    return ids
+    return fill_topics(store, n, ("verified", "pending", "failed"))
 
 
 def _answers(store, overlap: bool):
