@@ -92,6 +92,7 @@ class _Endpoint:
     cooldown_until: float = 0.0
     last_error: str | None = None
     down: asyncio.Event | None = None  # set while down: requests on it abandon it
+    downs: int = 0  # times marked down: evidence gathered before the latest mark-down is stale
 
     @property
     def root(self) -> str:
@@ -159,10 +160,16 @@ class EndpointRouter:
         if ep.up:
             log.warning("endpoint %s is down (%s): its requests go to the others", ep.url, why)
             ep.up = False
+            ep.downs += 1
             if ep.down is not None:
                 ep.down.set()  # requests in flight there move to the others
 
-    def _mark_up(self, ep: _Endpoint) -> None:
+    def _mark_up(self, ep: _Endpoint, seen_downs: int) -> None:
+        # ``seen_downs``: ``ep.downs`` when the request or probe that answered was sent. A reply
+        # sent before the latest mark-down (e.g. it was in transit when the server crashed) says
+        # nothing about the server now, so it must not bring the endpoint back.
+        if seen_downs != ep.downs:
+            return
         ep.probe_failures = 0
         if not ep.up:
             log.warning("endpoint %s is back", ep.url)
@@ -198,10 +205,11 @@ class EndpointRouter:
 
     async def check_health(self) -> list[bool]:
         """Probe every endpoint once now; update who is up. Returns each endpoint's probe result."""
+        seen = [ep.downs for ep in self.endpoints]
         results = await asyncio.gather(*(self._probe(ep) for ep in self.endpoints))
-        for ep, ok in zip(self.endpoints, results):
+        for ep, ok, downs in zip(self.endpoints, results, seen):
             if ok:
-                self._mark_up(ep)
+                self._mark_up(ep, downs)
             else:
                 ep.probe_failures += 1
                 if ep.probe_failures >= self.health_failures:
@@ -266,6 +274,7 @@ class EndpointRouter:
         for attempt in range(1, limit + 1):
             ep = self._pick(avoid=ep)
             tried.append(ep.url)
+            seen_downs = ep.downs
             try:
                 reply = await self._send(ep, path, body)
             except (_EndpointDown, RetryableStatus, httpx.TransportError) as e:
@@ -284,7 +293,7 @@ class EndpointRouter:
                 continue
             ep.ok += 1
             if not ep.up:
-                self._mark_up(ep)  # it answered: it is back
+                self._mark_up(ep, seen_downs)  # it answered a request sent while it was down: it is back
             return reply
         down = sum(not e.up for e in self.endpoints)
         raise self.error(

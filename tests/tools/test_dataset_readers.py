@@ -66,6 +66,12 @@ def test_csv_rows_lines_and_mapping(tmp_path):
         read_problems(str(path))
     with pytest.raises(InputError, match="p.csv: no column 'answer_text'"):
         read_problems(str(path), Columns(question="prompt", answer="answer_text"))
+    # a header cell holding a newline or a comma is quoted: the error stays one readable line
+    (tmp_path / "odd.csv").write_text('"multi\nline","a,b", pad ,' + ",".join(f"c{i}" for i in range(30)) + "\n1,2,3" + ",0" * 30 + "\n")
+    with pytest.raises(InputError) as e:
+        read_problems(str(tmp_path / "odd.csv"))
+    assert "\n" not in str(e.value)
+    assert "(columns: 'multi\\nline', 'a,b', ' pad ', c0, c1," in str(e.value) and "… (33 in all)" in str(e.value)
     (tmp_path / "bom.csv").write_bytes("\ufeffquestion,answer\n1+1?,2\n".encode())  # saved by a spreadsheet
     assert [p.gold for p in read_problems(str(tmp_path / "bom.csv")).problems] == ["2"]
     (tmp_path / "empty.csv").write_text("")

@@ -116,13 +116,24 @@ def _line_of_byte(path: Path, offset: int) -> int:
         return f.read(offset).count(b"\n") + 1
 
 
+def _show_columns(names: list[str], most: int = 20) -> str:
+    """Column names for an error line: plain names as they are, odd ones (newlines, commas,
+    edge spaces) quoted, so the message stays one readable line whatever the header holds."""
+    def show(n: str) -> str:
+        plain = n.isprintable() and n == n.strip() and "," not in n and n != ""
+        return n if plain else repr(n)
+
+    shown = ", ".join(show(str(n))[:80] for n in names[:most])
+    return shown + (f", … ({len(names)} in all)" if len(names) > most else "")
+
+
 def _check_columns(source: str, names: list[str], columns: Columns) -> None:
     """A mapped column that the table does not have at all is an error for the whole source."""
     missing = [c for c in columns if c is not None and c not in names]
     if missing:
-        raise InputError(f"{source}: no column {missing[0]!r} (columns: {', '.join(names)})")
+        raise InputError(f"{source}: no column {missing[0]!r} (columns: {_show_columns(names)})")
     if columns.question is None and not any(k in names for k in _QUESTION_KEYS):
-        raise InputError(f"{source}: no 'question' or 'problem' column (columns: {', '.join(names)}); "
+        raise InputError(f"{source}: no 'question' or 'problem' column (columns: {_show_columns(names)}); "
                          "name the question column with --question-field")
 
 

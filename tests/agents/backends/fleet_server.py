@@ -85,6 +85,9 @@ class FleetServer:
                     pass
 
             def do_GET(self):
+                if not fleet.alive:  # accepted while kill() was shutting down: a crashed server answers nothing
+                    self.close_connection = True
+                    return
                 if fleet.health_delay_s:
                     time.sleep(fleet.health_delay_s)
                 if self.path == "/health":

@@ -166,6 +166,31 @@ def test_health_checks_take_a_server_out_and_bring_it_back():
     assert a.requests >= before + 4  # back in the rotation
 
 
+def test_a_reply_sent_before_the_server_was_marked_down_does_not_bring_it_back():
+    """A probe answered by a server that crashed meanwhile is stale: only fresh evidence marks it up."""
+    stack, (a, b_) = fleet(0.0, 0.0)
+    with stack:
+        b = fleet_backend([a, b_], health_interval_s=0)  # probes only when the test asks
+        router = b._http
+        a.health_delay_s = 0.3
+
+        async def go():
+            probe = asyncio.ensure_future(router.check_health())
+            await asyncio.sleep(0.1)  # the probe to `a` is in flight
+            router._mark_down(router.endpoints[0], "connection reset")  # as a failed request would
+            assert await probe == [True, True]  # `a` did answer 200 ...
+            stale = [s["up"] for s in b.endpoint_stats()]
+            a.health_delay_s = 0.0
+            await router.check_health()  # a probe sent after the mark-down is evidence
+            fresh = [s["up"] for s in b.endpoint_stats()]
+            await b.aclose()
+            return stale, fresh
+
+        stale, fresh = asyncio.run(go())
+    assert stale == [False, True]  # ... but it was sent before the mark-down: `a` stays out
+    assert fresh == [True, True]
+
+
 def test_a_hung_server_loses_its_in_flight_requests_to_the_others():
     """Probes time out on a hung server: it is taken out and its requests go to the healthy one."""
     stack, (hung, ok) = fleet(30.0, 0.0)
