@@ -9,7 +9,9 @@ either without knowing which:
   requests in flight (ties in turn), so a slow or busy server gets less;
 - **health checks**: every ``health_interval_s`` each endpoint is probed (vLLM's
   ``GET /health``, else ``GET /v1/models``); ``health_failures`` failed probes in a
-  row take it out, one good probe (or one good reply) brings it back;
+  row take it out, one good probe (or one good reply) brings it back, if it was
+  sent after the endpoint went down (a reply already in transit when the server
+  crashed says nothing about the server now);
 - **failover**: a request that fails on an endpoint with a connection error, a
   timeout, 429 or 5xx is sent again at once to another healthy endpoint. An
   endpoint whose connection breaks (the server died) or whose probes fail is
