@@ -74,6 +74,9 @@ class NodeRegistry:
         return cls
 
     def get(self, kind: str) -> type[Node]:
+        if not isinstance(kind, str):  # from a spec file: a list or mapping where a type name belongs
+            raise SpecError(f"a node type is a name, not {type(kind).__name__} {kind!r}; known types: "
+                            f"{sorted(self._nodes)}")
         try:
             return self._nodes[kind]
         except KeyError:

@@ -104,6 +104,8 @@ def test_space_validation_and_realize(tmp_path):
         SearchSpace.model_validate({"generator": {"type": "chain_of_thought"}, "layers": [{"type": "vote"}]})
     with pytest.raises(ValueError, match="unknown node type 'nope'"):
         SearchSpace.model_validate({"generator": {"type": "nope"}})
+    with pytest.raises(ValueError, match=r"generator: a node type is a name, not list \[\]"):  # found by the fuzz test
+        SearchSpace.model_validate({"generator": {"type": {"choices": [[]]}}})
     bad = tmp_path / "bad.yaml"
     bad.write_text("generator: {type: chain_of_thought}\nsamples: {int: [4, 1]}\n")
     with pytest.raises(SpaceError, match="(?s)bad.yaml.*low <= high"):
