@@ -53,6 +53,7 @@ from typing import Any, Callable, Iterable, Sequence
 from pydantic import BaseModel
 
 from ..tools.datasets import Problem
+from ..tools.datasets.readers import size_hint
 from .batch import BatchRunner, BatchSummary, ProblemResult, load_results_iter
 from .budget import Budget
 from .graph import Pipeline
@@ -190,14 +191,6 @@ def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@=-]+", "_", label).strip("_") or "pipeline"
 
 
-def _size(problems) -> int | None:
-    """The number of problems, for progress: len() of a list, a cheap hint of a lazy source, else None."""
-    if hasattr(problems, "__len__"):
-        return len(problems)
-    hint = getattr(problems, "total_hint", None)
-    return hint() if hint is not None else None
-
-
 def _spec_hash(pipeline: Pipeline) -> str:
     return hashlib.sha256(json.dumps(pipeline.to_spec(), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -264,7 +257,7 @@ class Bench:
         runner = self.runner_cls(pipeline, self.backend, self.checker, out_path=path, budget=self.budget,
                              on_result=self.on_result, models=models, trace_path=trace, **self.runner_kwargs)
         if self.on_start:
-            self.on_start(label, _size(problems))
+            self.on_start(label, size_hint(problems))
         summary = await runner.run(problems)
         if self.on_end:
             self.on_end(label, summary)

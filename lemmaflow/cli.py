@@ -333,7 +333,7 @@ def _solve(args) -> int:
     from lemmaflow.agents.spec import SpecError
     from lemmaflow.tools.answers import AnswerChecker
 
-    from .cli_data import keyed, open_problems_from_args, print_error, print_skipped
+    from .cli_data import keyed, open_problems_from_args, print_error
     from .report import ProgressReporter
 
     console = Console(stderr=True, soft_wrap=True)  # an error stays one line (no wrapping at 80 columns)
@@ -346,13 +346,8 @@ def _solve(args) -> int:
         return 2
     # The input is read lazily (a JSONL/CSV/Parquet file line by line, as the runner's window asks for the
     # next problem): memory stays flat however many problems it holds. Bad rows are reported when met.
-    def skipped(place: int, err: str) -> None:
-        print_skipped(console, loaded.label, loaded.unit, place, err)
-
     try:
-        loaded = open_problems_from_args(args, limit=args.limit, on_error=skipped)
-        for place, err in loaded.errors:  # a source held whole (--dataset, .json, hf:) knows its bad rows now
-            skipped(place, err)
+        loaded = open_problems_from_args(args, console, limit=args.limit)
         has_problems = loaded.first() is not None  # reads up to the first valid problem only
     except (OSError, ValueError) as e:
         print_error(console, "lemmaflow", f"cannot load problems: {e}")

@@ -154,17 +154,12 @@ def run_bench_command(args) -> int:
     if unknown_sets:
         console.print(f"[red]lemmaflow bench: --set names a node no pipeline has:[/red] {', '.join(unknown_sets)}")
         return 2
-    from .cli_data import open_problems_from_args, print_error, print_skipped
-
-    def skipped(place: int, err: str) -> None:
-        print_skipped(console, loaded.label, loaded.unit, place, err)
+    from .cli_data import open_problems_from_args, print_error
 
     # Read lazily, and again for each pipeline (a JSONL/CSV/Parquet --input is never held whole);
     # bad rows are reported once, when first met.
     try:
-        loaded = open_problems_from_args(args, limit=args.limit, on_error=skipped)
-        for place, err in loaded.errors:  # a source held whole (--dataset) knows its bad rows now
-            skipped(place, err)
+        loaded = open_problems_from_args(args, console, limit=args.limit)
         has_problems = loaded.first() is not None
     except (OSError, ValueError) as e:
         print_error(console, "lemmaflow bench", f"cannot load problems: {e}")

@@ -126,8 +126,9 @@ class StreamedProblems(NamedTuple):
 
     def total_hint(self) -> int | None:
         """A cheap count (rows, not parsed problems) for a progress bar; None if unknown."""
-        p = self.problems
-        return len(p) if hasattr(p, "__len__") else p.total_hint()
+        from lemmaflow.tools.datasets.readers import size_hint
+
+        return size_hint(self.problems)
 
     def first(self):
         """The first valid problem (reading, and reporting, the bad rows before it), or None."""
@@ -142,13 +143,13 @@ def keyed(problems, runner, keys):
         yield p
 
 
-def open_problems_from_args(args, *, limit: int | None = None, on_error=None) -> StreamedProblems:
+def open_problems_from_args(args, console, *, limit: int | None = None) -> StreamedProblems:
     """The problems ``--input`` or ``--dataset`` name, cut to ``limit``, read lazily.
 
     A ``--input`` JSONL, CSV or Parquet file is read as it is iterated (each pass from the start:
     ``bench`` re-reads it per pipeline); ``.json`` and ``hf:`` sources, and ``--dataset``, are held
-    whole. ``on_error(place, reason)``: each bad row, once, when it is met. Raises as
-    :func:`load_problems_from_args` does for a source that cannot be opened.
+    whole. Each bad row is printed on ``console`` once (:func:`print_skipped`): when it is met, or now
+    for a ``--dataset``. Raises as :func:`load_problems_from_args` does for a source that cannot be opened.
     """
     from lemmaflow.tools.datasets import Columns
     from lemmaflow.tools.datasets.readers import ProblemStream, place_unit
@@ -156,11 +157,14 @@ def open_problems_from_args(args, *, limit: int | None = None, on_error=None) ->
     input = getattr(args, "input", None)
     if input is None:
         loaded = load_problems_from_args(args, limit=limit)
+        report_skipped(console, loaded)
         return StreamedProblems(loaded.problems, loaded.errors, loaded.label, loaded.unit)
     columns = Columns(getattr(args, "question_field", None), getattr(args, "answer_field", None),
                       getattr(args, "id_field", None))
-    stream = ProblemStream(input, columns, limit=limit, on_error=on_error)
-    return StreamedProblems(stream, stream.errors, input, place_unit(input))
+    unit = place_unit(input)
+    stream = ProblemStream(input, columns, limit=limit,
+                           on_error=lambda place, err: print_skipped(console, input, unit, place, err))
+    return StreamedProblems(stream, stream.errors, input, unit)
 
 
 # ---- lemmaflow data ----------------------------------------------------------------------------

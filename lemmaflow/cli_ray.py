@@ -80,6 +80,7 @@ def solve_on_ray(args, pipeline, problems, budget, bad_lines, console, *, genera
 
     from lemmaflow.agents.distributed import RayBatchRunner, RayUnavailable
     from lemmaflow.tools.datasets import InputError
+    from lemmaflow.tools.datasets.readers import size_hint
     from lemmaflow.tools.keyset import KeySet
 
     from .cli_data import keyed, print_error
@@ -92,8 +93,8 @@ def solve_on_ray(args, pipeline, problems, budget, bad_lines, console, *, genera
     except RayUnavailable as e:
         console.print(f"[red]lemmaflow: {e}[/red]")
         return 2
-    if total is None and hasattr(problems, "__len__"):
-        total = len(problems)
+    if total is None:
+        total = size_hint(problems)
     reporter = ProgressReporter(console, total=total, enabled=not args.no_progress)
     keys = KeySet()  # the input's result keys, for the final table
     try:

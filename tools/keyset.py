@@ -48,7 +48,7 @@ class KeySet:
         try:
             return int(key[:16], 16)
         except ValueError:  # not a hex digest (hand-made rows): hash its text
-            return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+            return int(text_key(key), 16)
 
     def __contains__(self, key: str) -> bool:
         h = self._h(key)

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 
 from ..answers.equivalence import AnswerChecker
 from ..answers.extract import find_boxed
+from ..keyset import KeySet, text_key
 
 __all__ = [
     "Problem",
@@ -40,6 +41,7 @@ __all__ = [
     "load_problems_jsonl",
     "jsonl_rows",
     "parse_row",
+    "iter_problems",
     "problems_from_rows",
     "LOGIC_LABELS",
     "gsm8k_gold",
@@ -206,31 +208,39 @@ def jsonl_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
                 yield line_no, ValueError(f"invalid JSON: {exc.msg} (column {exc.colno})")
 
 
-def problems_from_rows(rows: Iterable[tuple[int, Any]], source: str | None = None,
-                       transform: Callable[[Any], Any] | None = None) -> JsonlLoad:
-    """Parse numbered rows (``(place, row)``; a ``ValueError`` row is a bad one) into problems.
+def iter_problems(rows: Iterable[tuple[int, Any]], source: str | None = None,
+                  transform: Callable[[Any], Any] | None = None,
+                  on_error: Callable[[int, str], None] | None = None) -> Iterator[Problem]:
+    """Parse numbered rows (``(place, row)``; a ``ValueError`` row is a bad one) into problems, lazily.
 
     ``transform`` maps each decoded row first (a column mapping) and may raise
-    ``ValueError``. Bad rows are reported as ``(place, reason)`` and skipped; ids
-    are made unique but stable (``id~2`` for a repeat).
+    ``ValueError``. Bad rows go to ``on_error(place, reason)`` and are skipped; ids
+    are made unique but stable (``id~2`` for a repeat), with about 8 bytes held per id.
     """
-    problems: list[Problem] = []
-    errors: list[tuple[int, str]] = []
-    seen: dict[str, int] = {}
+    seen, repeats = KeySet(), {}  # a count only for ids that repeat
     for place, row in rows:
         try:
             if isinstance(row, ValueError):
                 raise row
             problem = parse_row(transform(row) if transform else row, place - 1, source)
         except ValueError as exc:
-            errors.append((place, str(exc)))
+            if on_error is not None:
+                on_error(place, str(exc))
             continue
-        if problem.id in seen:  # identical content → keep ids unique but stable
-            seen[problem.id] += 1
-            problem = problem.model_copy(update={"id": f"{problem.id}~{seen[problem.id]}"})
+        h = text_key(problem.id)
+        if h in seen:  # identical content → keep ids unique but stable
+            repeats[problem.id] = repeats.get(problem.id, 1) + 1
+            problem = problem.model_copy(update={"id": f"{problem.id}~{repeats[problem.id]}"})
         else:
-            seen[problem.id] = 1
-        problems.append(problem)
+            seen.add(h)
+        yield problem
+
+
+def problems_from_rows(rows: Iterable[tuple[int, Any]], source: str | None = None,
+                       transform: Callable[[Any], Any] | None = None) -> JsonlLoad:
+    """:func:`iter_problems`, all of them: the problems, and bad rows as ``(place, reason)``."""
+    errors: list[tuple[int, str]] = []
+    problems = list(iter_problems(rows, source, transform, lambda place, reason: errors.append((place, reason))))
     return JsonlLoad(problems, errors)
 
 

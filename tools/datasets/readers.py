@@ -30,15 +30,16 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import itertools
 import json
 from pathlib import Path
 from typing import Any, Iterator, Literal, NamedTuple
 
-from ..keyset import KeySet, text_key
-from .problems import JsonlLoad, Problem, jsonl_rows, parse_row, problems_from_rows
+from .problems import JsonlLoad, Problem, iter_problems, jsonl_rows, problems_from_rows
 
-__all__ = ["Columns", "InputError", "ProblemStream", "input_format", "place_unit", "read_problems"]
+__all__ = ["Columns", "InputError", "ProblemStream", "input_format", "place_unit", "read_problems", "size_hint"]
 
 Format = Literal["jsonl", "json", "csv", "parquet", "hf"]
 _QUESTION_KEYS = ("question", "problem", "premises", "context")
@@ -275,6 +276,15 @@ def _hf_rows(spec: str, cache_dir: str | None) -> tuple[Iterator[tuple[int, Any]
     return enumerate(ds, start=1), list(ds.column_names)
 
 
+def size_hint(problems) -> int | None:
+    """How many problems, for a progress bar: ``len()`` of a list, a :class:`ProblemStream`'s cheap
+    :meth:`~ProblemStream.total_hint` (an upper bound), else None (a generator)."""
+    if hasattr(problems, "__len__"):
+        return len(problems)
+    hint = getattr(problems, "total_hint", None)
+    return hint() if hint is not None else None
+
+
 class ProblemStream:
     """The problems of a source, read lazily: each iteration reads the source again from its start.
 
@@ -359,48 +369,25 @@ class ProblemStream:
             self.on_error(place, reason)
 
     def _parse(self, rows: Iterator[tuple[int, Any]]) -> Iterator[Problem]:
-        seen, repeats = KeySet(), {}  # ids: 8 bytes each; a count only for ids that repeat
-        n = 0
-        for place, row in rows:
-            try:
-                if isinstance(row, ValueError):
-                    raise row
-                problem = parse_row(self.columns.transform(row), place - 1, None)
-            except ValueError as exc:
-                self._error(place, str(exc))
-                continue
-            h = text_key(problem.id)
-            if h in seen:  # as problems_from_rows: identical content keeps ids unique but stable
-                repeats[problem.id] = repeats.get(problem.id, 1) + 1
-                problem = problem.model_copy(update={"id": f"{problem.id}~{repeats[problem.id]}"})
+        problems = iter_problems(rows, transform=self.columns.transform, on_error=self._error)
+        yield from itertools.islice(problems, self.limit)  # with a limit, the source is read no further
+
+    @contextlib.contextmanager
+    def _rows(self) -> Iterator[Iterator[tuple[int, Any]]]:
+        try:
+            if self.format == "parquet":
+                it, names = _parquet_rows(self.path)
+                _check_columns(self.source, names, self.columns)
+                yield it
+            elif self.format == "csv":
+                with open(self.path, encoding="utf-8-sig", newline="") as f:
+                    yield _csv_rows(f, self.path, self.columns)
             else:
-                seen.add(h)
-            n += 1
-            yield problem
-            if self.limit and n >= self.limit:
-                return  # the source is read no further
-
-    def _rows(self):
-        import contextlib
-
-        @contextlib.contextmanager
-        def rows():
-            try:
-                if self.format == "parquet":
-                    it, names = _parquet_rows(self.path)
-                    _check_columns(self.source, names, self.columns)
-                    yield it
-                elif self.format == "csv":
-                    with open(self.path, encoding="utf-8-sig", newline="") as f:
-                        yield _csv_rows(f, self.path, self.columns)
-                else:
-                    gen = jsonl_rows(self.path)
-                    try:
-                        yield gen
-                    finally:
-                        gen.close()
-            except UnicodeDecodeError as e:
-                raise InputError(f"{self.source}:{_line_of_byte(self.path, e.start)}: not UTF-8 text "
-                                 f"({e.reason} at byte {e.start})") from None
-
-        return rows()
+                gen = jsonl_rows(self.path)
+                try:
+                    yield gen
+                finally:
+                    gen.close()
+        except UnicodeDecodeError as e:
+            raise InputError(f"{self.source}:{_line_of_byte(self.path, e.start)}: not UTF-8 text "
+                             f"({e.reason} at byte {e.start})") from None
